@@ -1,0 +1,247 @@
+"""The SimPy model: one scale set, each VM operation a process, the timeline as a driver.
+
+The processes only sequence time; every decision (retry or not, when, which status) is a
+call into `policy`, every attempt's outcome a call into `faults`. Events are plain tuples.
+"""
+from __future__ import annotations
+
+from typing import Generator
+
+import numpy as np
+import simpy
+
+from . import policy as P
+from .faults import AttemptDraws, FaultModel
+from .metrics import Counters, Tally, summary_row
+from .records import Event, Sample
+from .scenario import (AttachAction, CreateAction, DeleteAction, DeleteFailedAction,
+                       ScaleInAction, Scenario, SetCapacityAction, SetPolicyAction)
+
+
+class CapacityLimitExceeded(RuntimeError):
+    """A scale-out asked for more instances than the orchestration mode allows."""
+
+
+class VM:
+    __slots__ = ("index", "state", "busy", "deletion_status", "deletes")
+
+    def __init__(self, index: int):
+        self.index = index
+        self.state: str | None = None
+        self.busy = False  # an operation is under way
+        self.deletion_status: str | None = None
+        self.deletes = 0  # delete operations so far (keys the random draws)
+
+
+class ScaleSet:
+    """One scale set in one replication."""
+
+    def __init__(self, env: simpy.Environment, scenario: Scenario, faults: FaultModel,
+                 draws: AttemptDraws, replication: int, events: list, samples: list):
+        self.env, self.scenario, self.faults, self.draws = env, scenario, faults, draws
+        self.replication = replication
+        self.events, self.samples = events, samples
+        self.policy = scenario.initial_policy
+        self.limit = scenario.scale_set.instance_limit
+        self.timing = scenario.timing
+        self.vms: dict[int, VM] = {}
+        self.next_index = 0
+        self.next_operation = 0
+        self.tally = Tally()
+        self.counters = Counters()
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+    def _record(self, vm: VM, op_id: int, operation: str, attempt: int, state: str,
+                error: str | None, status: str | None) -> None:
+        if state != vm.state:
+            self.tally.move(self.env.now, vm.state, state)
+            vm.state = state
+        vm.deletion_status = status
+        self.events.append(Event(self.replication, self.env.now, vm.index, op_id, operation,
+                                 attempt, state, error, status))
+
+    def _status(self) -> str:
+        return P.deletion_status(self.policy.delete_enabled)
+
+    def _operation_id(self) -> int:
+        self.next_operation += 1
+        return self.next_operation
+
+    def _new_vm(self) -> VM:
+        if len(self.vms) >= self.limit:
+            raise CapacityLimitExceeded(
+                f"scale set {self.scenario.scale_set.name!r} would exceed its {self.limit}-instance "
+                f"limit at t={self.env.now:g} min ({len(self.vms)} VMs, Failed ones included)")
+        vm = VM(self.next_index)
+        self.next_index += 1
+        self.vms[vm.index] = vm
+        return vm
+
+    # --- VM processes --------------------------------------------------------------------------
+    def create(self, vm: VM, operation: str = "create") -> Generator:
+        """Create (or attach) a VM: retry timeouts within the window if Resilient create is on."""
+        policy = self.policy if operation == "create" else P.ResiliencyPolicy()  # attach: no retry
+        env, c = self.env, self.counters
+        op_id, started = self._operation_id(), env.now
+        deadline = P.create_deadline(policy, started)
+        vm.busy = True
+        if operation == "create":
+            c.create_operations += 1
+        else:
+            c.attach_operations += 1
+        attempt = 1
+        while True:
+            self._record(vm, op_id, operation, attempt, P.CREATING, None, self._status())
+            outcome, duration = self.faults.attempt(operation, vm.index, 1, attempt, env.now,
+                                                    self.draws)
+            if operation == "create":
+                c.create_attempts += 1
+            if env.now + duration > deadline:  # the window closes while the attempt runs
+                yield env.timeout(deadline - env.now)
+                c.creates_failed += 1
+                c.creates_window_expired += 1
+                self._record(vm, op_id, operation, attempt, P.FAILED, P.CREATE_WINDOW_EXPIRED,
+                             self._status())
+                break
+            yield env.timeout(duration)
+            if outcome == P.SUCCEEDED:
+                if attempt > 1:
+                    c.vms_recovered_by_retry += 1
+                self._record(vm, op_id, operation, attempt, P.SUCCEEDED, None, self._status())
+                break
+            c.errors[(operation, outcome)] += 1
+            retry_at = P.next_create_attempt_at(policy, outcome, env.now, started,
+                                                self.timing.create_retry_delay_min)
+            if retry_at is None:
+                if operation == "create":
+                    c.creates_failed += 1
+                else:
+                    c.attaches_failed += 1
+                self._record(vm, op_id, operation, attempt, P.FAILED, outcome, self._status())
+                break
+            self._record(vm, op_id, operation, attempt, P.CREATING, outcome, self._status())
+            yield env.timeout(retry_at - env.now)
+            c.create_retries += 1
+            attempt += 1
+        vm.busy = False
+
+    def delete(self, vm: VM) -> Generator:
+        """Delete a VM: with Resilient delete, retry any error; Failed shows between attempts."""
+        policy = self.policy
+        env, c, t = self.env, self.counters, self.timing
+        op_id = self._operation_id()
+        vm.busy = True
+        vm.deletes += 1
+        c.delete_operations += 1
+        in_progress = P.deletion_status(policy.delete_enabled, in_delete=True)
+        attempt = 1
+        while True:
+            self._record(vm, op_id, "delete", attempt, P.DELETING, None, in_progress)
+            outcome, duration = self.faults.attempt("delete", vm.index, vm.deletes, attempt,
+                                                    env.now, self.draws)
+            c.delete_attempts += 1
+            yield env.timeout(duration)
+            if outcome == P.SUCCEEDED:
+                if attempt > 1:
+                    c.deletes_recovered_by_retry += 1
+                self._record(vm, op_id, "delete", attempt, P.DELETED, None, None)
+                del self.vms[vm.index]
+                break
+            c.errors[("delete", outcome)] += 1
+            if not P.delete_retryable(policy, attempt):
+                c.deletes_failed += 1
+                status = P.deletion_status(policy.delete_enabled, exhausted=policy.delete_enabled)
+                self._record(vm, op_id, "delete", attempt, P.FAILED, outcome, status)
+                break
+            self._record(vm, op_id, "delete", attempt, P.FAILED, outcome, in_progress)
+            yield env.timeout(P.delete_backoff(attempt, t.delete_backoff_min,
+                                               t.delete_backoff_factor, t.delete_backoff_max_min))
+            c.delete_retries += 1
+            attempt += 1
+        vm.busy = False
+
+    # --- scale-set operations ------------------------------------------------------------------
+    def scale_out(self, count: int, operation: str = "create") -> None:
+        if len(self.vms) + count > self.limit:
+            raise CapacityLimitExceeded(
+                f"scale set {self.scenario.scale_set.name!r}: {operation} of {count} at "
+                f"t={self.env.now:g} min would hold {len(self.vms) + count} VMs, over its "
+                f"{self.limit}-instance limit (Failed VMs still count)")
+        self.tally.set_target(self.env.now, self.tally.target + count)
+        for _ in range(count):
+            self.env.process(self.create(self._new_vm(), operation))
+
+    def _idle(self) -> list[VM]:
+        """VMs that can be deleted now, in the scale-in policy's order of preference."""
+        idle = [vm for vm in self.vms.values() if not vm.busy]
+        newest_first = self.scenario.scale_set.scale_in_policy != "OldestVM"
+        idle.sort(key=lambda vm: vm.index, reverse=newest_first)
+        return idle
+
+    def _delete(self, vms: list[VM], capacity_drop: int | None = None) -> None:
+        """Start deleting `vms`; capacity drops by `capacity_drop` (default: one per VM)."""
+        drop = len(vms) if capacity_drop is None else capacity_drop
+        self.tally.set_target(self.env.now, max(self.tally.target - drop, 0))
+        for vm in vms:
+            self.env.process(self.delete(vm))
+
+    def scale_in(self, count: int) -> None:
+        """Lower capacity by `count`; only VMs with no operation under way are deleted."""
+        self._delete(self._idle()[:count], count)
+
+    def apply(self, action) -> None:
+        """Carry out one timeline action now."""
+        if isinstance(action, CreateAction):
+            self.scale_out(action.count)
+        elif isinstance(action, AttachAction):
+            self.scale_out(action.count, "attach")
+        elif isinstance(action, ScaleInAction):
+            self.scale_in(action.count)
+        elif isinstance(action, SetCapacityAction):
+            diff = action.capacity - self.tally.target
+            if diff > 0:
+                self.scale_out(diff)
+            elif diff < 0:
+                self.scale_in(-diff)
+        elif isinstance(action, DeleteAction):
+            self._delete([self.vms[i] for i in dict.fromkeys(action.vms)
+                          if i in self.vms and not self.vms[i].busy])
+        elif isinstance(action, DeleteFailedAction):
+            self._delete([vm for vm in self._idle() if vm.state == P.FAILED])
+        elif isinstance(action, SetPolicyAction):
+            self.policy = P.ResiliencyPolicy.from_rest(action.resiliencyPolicy.as_rest(), self.policy)
+        else:  # pragma: no cover - the schema admits no other action
+            raise TypeError(f"unknown action {action!r}")
+
+    # --- drivers -------------------------------------------------------------------------------
+    def timeline(self) -> Generator:
+        for action in self.scenario.actions():
+            if action.at_min > self.env.now:
+                yield self.env.timeout(action.at_min - self.env.now)
+            self.apply(action)
+
+    def sample(self) -> None:
+        c = self.tally.counts
+        self.samples.append(Sample(self.replication, self.env.now, self.tally.target,
+                                   c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED], c[P.DELETING]))
+
+    def sampler(self, step: float) -> Generator:
+        while True:
+            self.sample()
+            yield self.env.timeout(step)
+
+
+def run_replication(scenario: Scenario, faults: FaultModel, seed: np.random.SeedSequence,
+                    replication: int, keep_events: bool = True) -> tuple[list, list, dict]:
+    """Simulate one replication to the horizon: (events, samples, summary row)."""
+    env = simpy.Environment()
+    events: list = []
+    samples: list = []
+    scale_set = ScaleSet(env, scenario, faults, AttemptDraws(seed), replication, events, samples)
+    env.process(scale_set.timeline())
+    env.process(scale_set.sampler(scenario.sample_step_min))
+    env.run(until=scenario.horizon_min)
+    scale_set.tally.close(env.now)
+    scale_set.sample()
+    row = summary_row(replication, scale_set.tally, scale_set.counters, scenario.hypothetical)
+    return (events if keep_events else []), samples, row

@@ -1,0 +1,134 @@
+"""What each attempt does: stochastic and scripted fault injection.
+
+Random draws are keyed by (replication, VM, operation, occurrence, attempt), not by the order
+in which the simulation asks for them, so two policy arms of one replication see the same
+numbers for the same attempt (common random numbers) even when their histories diverge.
+Uniforms are drawn in numpy blocks and looked up; outcomes and durations come from them by
+inverse CDF.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from . import policy as P
+from .distributions import Fixed
+from .scenario import Scenario
+
+OPERATIONS = ("create", "delete", "attach")
+_STREAM = {"create": 0, "attach": 0, "delete": 1}  # a VM is either created or attached
+
+
+@dataclass(frozen=True, slots=True)
+class RateTable:
+    """Outcome lookup for one operation over one span of time: codes and cumulative probs."""
+
+    codes: tuple[str, ...]
+    cumulative: tuple[float, ...]
+
+    @classmethod
+    def of(cls, rates: Mapping[str, float]) -> "RateTable":
+        codes = tuple(sorted(c for c, p in rates.items() if p > 0))  # sorted: order-independent
+        return cls(codes, tuple(accumulate(rates[c] for c in codes)))
+
+    def outcome(self, u: float) -> str:
+        i = bisect_right(self.cumulative, u)
+        return self.codes[i] if i < len(self.codes) else P.SUCCEEDED
+
+    def failure_probability(self) -> float:
+        return self.cumulative[-1] if self.cumulative else 0.0
+
+
+class FaultModel:
+    """The scenario's fault model: rates over time, durations per outcome, scripted attempts."""
+
+    def __init__(self, scenario: Scenario):
+        f, t = scenario.faults, scenario.timing
+        self._base = {op: RateTable.of(getattr(f, op)) for op in OPERATIONS}
+        self._windows = [
+            (w.start_min, w.end_min,
+             {op: RateTable.of({**getattr(f, op), **getattr(w, op)}) for op in OPERATIONS})
+            for w in f.windows
+        ]
+        timeouts = {P.OS_PROVISIONING_TIMED_OUT: Fixed(value=scenario.os_provisioning_timeout_min),
+                    P.VM_START_TIMED_OUT: Fixed(value=t.vm_start_timeout_min)}
+        self._success = {"create": t.create_duration, "delete": t.delete_duration,
+                         "attach": t.attach_duration}
+        self._error = {"create": t.create_error_duration, "delete": t.delete_error_duration,
+                       "attach": t.attach_duration}
+        self._by_code = {"create": {**t.error_durations, **timeouts},
+                         "delete": dict(t.error_durations),
+                         "attach": {**t.error_durations, **timeouts}}
+        self._scripted: dict[tuple[str, int, int, int | None], tuple[str, float | None]] = {}
+        for s in f.scripted:
+            for a in s.attempts:
+                self._scripted[(s.operation, s.vm, a, s.occurrence)] = (s.outcome, s.duration_min)
+
+    def rates(self, operation: str, at_min: float) -> RateTable:
+        """The rate table in force at a moment: the last window covering it wins."""
+        table = self._base[operation]
+        for start, end, tables in self._windows:
+            if start <= at_min < end:
+                table = tables[operation]
+        return table
+
+    def duration(self, operation: str, outcome: str, u: float) -> float:
+        if outcome == P.SUCCEEDED:
+            dist = self._success[operation]
+        else:
+            dist = self._by_code[operation].get(outcome) or self._error[operation]
+        return dist.ppf(u)
+
+    def attempt(self, operation: str, vm: int, occurrence: int, attempt: int, at_min: float,
+                draws: "AttemptDraws") -> tuple[str, float]:
+        """Outcome and duration of one attempt that starts at `at_min`."""
+        scripted = (self._scripted.get((operation, vm, attempt, occurrence))
+                    or self._scripted.get((operation, vm, attempt, None)))
+        u_outcome, u_duration = draws.uniforms(operation, vm, occurrence, attempt)
+        if scripted is not None:
+            outcome, duration = scripted
+            if duration is None:
+                duration = self.duration(operation, outcome, u_duration)
+            return outcome, duration
+        outcome = self.rates(operation, at_min).outcome(u_outcome)
+        return outcome, self.duration(operation, outcome, u_duration)
+
+
+class AttemptDraws:
+    """The uniforms of one replication, keyed by VM and attempt (common random numbers).
+
+    Each stream (create/attach, delete) holds a matrix of `block` VMs x `width` attempts x 2
+    uniforms (outcome, duration), drawn block by block in VM order from the stream's own
+    generator, so block b is always the b-th draw whatever order VMs ask in. Rarer keys (a
+    VM's second delete, an attempt past `width`) get a generator seeded by the key itself.
+    """
+
+    def __init__(self, seed: np.random.SeedSequence, width: int = 16, block: int = 256):
+        self._seed = seed
+        self._width, self._block = width, block
+        self._gens = [np.random.Generator(np.random.PCG64(self._child(s))) for s in (0, 1)]
+        self._blocks: list[list[np.ndarray]] = [[], []]
+
+    def _child(self, *key: int) -> np.random.SeedSequence:
+        return np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, *key))
+
+    def uniforms(self, operation: str, vm: int, occurrence: int, attempt: int) -> tuple[float, float]:
+        stream = _STREAM[operation]
+        if occurrence == 1 and attempt <= self._width:
+            b, row = divmod(vm, self._block)
+            blocks = self._blocks[stream]
+            while len(blocks) <= b:
+                blocks.append(self._gens[stream].random((self._block, self._width, 2)).tolist())
+            pair = blocks[b][row][attempt - 1]
+            return pair[0], pair[1]
+        rare = np.random.default_rng(self._child(2, stream, vm, occurrence, attempt)).random(2)
+        return float(rare[0]), float(rare[1])
+
+
+def replication_seeds(seed: int, replications: Iterable[int]) -> list[np.random.SeedSequence]:
+    """One SeedSequence per replication, addressable by index (any replication can rerun alone)."""
+    return [np.random.SeedSequence(seed, spawn_key=(r,)) for r in replications]

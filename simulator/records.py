@@ -1,0 +1,40 @@
+"""The event record: a plain tuple per event, appended in the hot path and framed later."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+
+class Event(NamedTuple):
+    """One row of the event log: a state change, or the start or end of an attempt.
+
+    Every attempt has a start row (error None) and an end row (its outcome's error code,
+    or None on success), so the log alone reconstructs every attempt's duration.
+    """
+
+    replication: int
+    time_min: float
+    vm: int
+    operation_id: int  # shared by every attempt of one create, attach or delete
+    operation: str  # "create" | "attach" | "delete"
+    attempt: int  # 1-based within the operation
+    state: str  # Creating | Succeeded | Deleting | Failed | Deleted
+    error: Optional[str]
+    deletion_status: Optional[str]  # ResilientVMDeletionStatus after the event; None once Deleted
+
+
+EVENT_COLUMNS: tuple[str, ...] = Event._fields
+
+
+class Sample(NamedTuple):
+    """The scale set's counts at one instant of the sampling grid (capacity time series)."""
+
+    replication: int
+    time_min: float
+    target: int
+    Creating: int
+    Succeeded: int
+    Failed: int
+    Deleting: int
+
+
+SAMPLE_COLUMNS: tuple[str, ...] = Sample._fields
