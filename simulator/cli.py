@@ -1,20 +1,44 @@
-"""The vmss-sim commands: parse, call, print. No logic of their own."""
+"""The vmss-sim commands: parse, call, print. No logic of their own.
+
+Every error a user can cause (a bad scenario, override, run folder or log) is printed as one
+clear message with exit code 2, and nothing is written.
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-
-import pandas as pd
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 from .engine import CapacityLimitExceeded
-from .runner import simulate
+from .runner import SimulationResult, simulate
 from .scenario import ScenarioError, load_scenario
 
+POLICY_KEYS = ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
+               "scale_set.resiliencyPolicy.resilientVMDeletionPolicy.enabled")
 
-def _add_scenario_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="scenario TOML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario value, e.g. faults.create.OSProvisioningTimedOut=0.2")
+
+class UsageError(Exception):
+    """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
+
+
+@contextmanager
+def _progress(total: int, quiet: bool, desc: str) -> Iterator:
+    """A tqdm bar on a terminal, shown only once a run has lasted a second."""
+    from tqdm import tqdm
+    with tqdm(total=total, desc=desc, unit="rep", delay=1.0, leave=False,
+              disable=quiet or not sys.stderr.isatty()) as bar:
+        yield bar.update
+
+
+def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[SimulationResult, float]:
+    start = time.perf_counter()
+    with _progress(args.replications, args.quiet, desc) as step:
+        result = simulate(scenario, replications=args.replications, seed=args.seed, progress=step)
+    return result, time.perf_counter() - start
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -25,37 +49,131 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .report import key_figures, write_report
+    from .results import manifest, write_run
     scenario = load_scenario(args.file, args.overrides)
-    result = simulate(scenario, replications=args.replications, seed=args.seed)
-    with pd.option_context("display.width", 120, "display.max_columns", 40):
-        print(result.summary.drop(columns=["replication"]).describe().T
-              [["mean", "std", "min", "max"]].to_string())
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    result, wall = _simulate(scenario, args, scenario.name)
+    info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
+                    overrides=args.overrides, command="run")
+    write_run(result, out, info, report=write_report)
+    print(key_figures(result))
+    print(f"\nwrote {out}/ (report.md, summary.csv, events.parquet, plots) in {wall:.1f} s")
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .report import compare_table, write_compare_report
+    from .results import atomic_dir, manifest
+    spec = load_scenario(args.file, args.overrides).compare
+    if args.a or args.b:
+        a_set, b_set, labels = args.a, args.b, ("A", "B")
+    elif spec is not None:
+        a_set, b_set, labels = spec.a, spec.b, spec.labels
+    else:
+        a_set = [f"{k}=true" for k in POLICY_KEYS]
+        b_set = [f"{k}=false" for k in POLICY_KEYS]
+        labels = ("resilient on", "resilient off")
+    if args.labels:
+        labels = tuple(args.labels.split(",", 1))
+        if len(labels) != 2:
+            raise UsageError("--labels takes two labels separated by a comma")
+    arm_a = load_scenario(args.file, args.overrides + a_set)
+    arm_b = load_scenario(args.file, args.overrides + b_set)
+    out = Path(args.out) if args.out else Path("results") / f"{arm_a.name}-compare"
+    a, wall_a = _simulate(arm_a, args, labels[0])
+    b, wall_b = _simulate(arm_b, args, labels[1])
+    with atomic_dir(out) as tmp:
+        a.summary.to_csv(tmp / "summary_a.csv", index=False)
+        b.summary.to_csv(tmp / "summary_b.csv", index=False)
+        table = compare_table(a.summary, b.summary)
+        table.to_csv(tmp / "compare.csv", index=False)
+        write_compare_report(a, b, labels, tmp)
+        info = manifest(arm_a, seed=args.seed, replications=args.replications,
+                        wall_time_s=wall_a + wall_b, command="compare", labels=list(labels),
+                        arm_a_overrides=args.overrides + a_set,
+                        arm_b_overrides=args.overrides + b_set)
+        (tmp / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    import pandas as pd
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(f"{labels[0]} (A) minus {labels[1]} (B), paired by replication "
+              "(common random numbers), 95% CI:")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nwrote {out}/")
+    return 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from .results import read_run
+    from .view import resiliency_view
+    try:
+        scenario, events, _ = read_run(Path(args.run_dir))
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    if args.replication not in set(events["replication"].unique()):
+        raise UsageError(f"{args.run_dir}: no replication {args.replication} in events.parquet")
+    print(json.dumps(resiliency_view(events, scenario, args.at, args.replication), indent=2))
+    return 0
+
+
+def _add_scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="scenario TOML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. faults.create.OSProvisioningTimedOut=0.2")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replications", "-n", type=int, default=100, help="default 100")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vmss-sim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="vmss-sim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run a scenario and report")
+    p = sub.add_parser("run", help="run a scenario; write events, summary, report and plots")
     _add_scenario_args(p)
-    p.add_argument("--replications", "-n", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    _add_run_args(p)
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check a scenario file and exit")
+    p = sub.add_parser("validate", help="check a scenario file (and --set overrides) and exit")
     _add_scenario_args(p)
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("compare", help="two arms under common random numbers: paired differences")
+    _add_scenario_args(p)
+    _add_run_args(p)
+    p.add_argument("--a", action="append", default=[], metavar="KEY=VALUE",
+                   help="override for arm A (default: Resilient create and delete on)")
+    p.add_argument("--b", action="append", default=[], metavar="KEY=VALUE",
+                   help="override for arm B (default: Resilient create and delete off)")
+    p.add_argument("--labels", help="two labels, comma-separated")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("resiliency-view",
+                       help="the VMs at a moment of a run, as GET ...?$expand=resiliencyView JSON")
+    p.add_argument("run_dir", help="a folder written by vmss-sim run")
+    p.add_argument("--at", type=float, required=True, metavar="MINUTE")
+    p.add_argument("--replication", type=int, default=0)
+    p.set_defaults(func=_cmd_view)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "replications", 1) < 1:
+        print("error: --replications must be at least 1", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
-    except (ScenarioError, CapacityLimitExceeded) as err:
+    except (ScenarioError, CapacityLimitExceeded, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
@@ -33,7 +33,8 @@ def events_frame(rows: list) -> pd.DataFrame:
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
-             keep_events: bool = True) -> SimulationResult:
+             keep_events: bool = True,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Run `replications` independent replications of a scenario from one seed.
 
     Replication r draws only from `SeedSequence(seed, spawn_key=(r,))`, so it gives the same
@@ -51,6 +52,8 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
         events.extend(ev)
         samples.extend(sm)
         rows.append(row)
+        if progress is not None:
+            progress(1)
     summary = pd.DataFrame(rows)
     error_cols = [c for c in summary.columns if c.startswith("errors.")]
     summary[error_cols] = summary[error_cols].fillna(0).astype("int64")

@@ -34,7 +34,7 @@ class ScenarioError(ValueError):
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
         self.problems = problems
-        super().__init__("\n".join(f"{source}: {path or '<root>'}: {msg}" for path, msg in problems))
+        super().__init__("\n".join(f"{source}: {path or '(file)'}: {msg}" for path, msg in problems))
 
 
 class _Strict(BaseModel):
@@ -239,6 +239,22 @@ class Trace(_Strict):
     capacity_column: str = "capacity"
 
 
+class CompareArms(_Strict):
+    """Default arms of `vmss-sim compare`: `--set` overrides for A and for B."""
+
+    labels: tuple[str, str] = ("A", "B")
+    a: list[str] = []
+    b: list[str] = []
+
+    @field_validator("a", "b")
+    @classmethod
+    def _overrides(cls, v: list[str]) -> list[str]:
+        for text in v:
+            if "=" not in text:
+                raise ValueError(f"{text!r}: expected path.to.key=value")
+        return v
+
+
 # --- the scenario ------------------------------------------------------------------------------
 class Scenario(_Strict):
     name: str = "scenario"
@@ -252,6 +268,7 @@ class Scenario(_Strict):
     platform: Platform = Platform()
     timeline: list[Action] = []
     trace: Optional[Trace] = None
+    compare: Optional[CompareArms] = None
 
     def _limit_label(self) -> str:
         s = self.scale_set

@@ -1,0 +1,85 @@
+"""Bad scenario files: one clear message naming file and field, exit code 2, nothing written."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+
+BAD = Path(__file__).parent / "data" / "bad"
+
+# file -> (field path the message must name, words of what was expected)
+CASES = {
+    "unknown_key.toml": ("horizon", "unknown key"),
+    "wrong_type.toml": ("horizon_min", "valid number"),
+    "probability_over_one.toml": ("faults.create.OSProvisioningTimedOut", "less than or equal to 1"),
+    "negative_rate.toml": ("faults.delete.TransientFailure", "greater than or equal to 0"),
+    "probabilities_sum_over_one.toml": ("faults.create", "sum to 1.1"),
+    "action_past_horizon.toml": ("timeline.0.at_min", "past horizon_min"),
+    "count_over_uniform_limit.toml": ("timeline.0.count", "100-instance limit"),
+    "trace_missing.toml": ("trace.file", "not found"),
+    "trace_malformed.toml": ("trace.file", "line 3"),
+    "unknown_action.toml": ("timeline.1", "unknown action 'explode'"),
+    "misspelled_retryable_code.toml": ("faults.create", "misspelling of 'OSProvisioningTimedOut'"),
+    "window_ends_before_start.toml": ("faults.windows.0", "must be after start_min"),
+    "attach_on_uniform.toml": ("timeline.0.action", "Flexible"),
+    "negative_median.toml": ("timing.create_duration.median", "greater than 0"),
+    "negative_retry_delay.toml": ("timing.create_retry_delay_min", "greater than or equal to 0"),
+    "not_toml.toml": ("(file)", "not valid TOML"),
+    "policy_not_boolean.toml": ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
+                                "valid boolean"),
+}
+
+
+def test_every_bad_file_has_a_case():
+    assert sorted(p.name for p in BAD.glob("*.toml")) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_scenario_is_rejected_with_file_field_and_expectation(name, capsys):
+    field, expected = CASES[name]
+    path = BAD / name
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {field}" in err
+    assert expected in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["probability_over_one.toml", "trace_malformed.toml"])
+def test_bad_scenario_run_writes_nothing(name, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(BAD / name), "--out", str(out), "-n", "2", "-q"]) == 2
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("override, field", [
+    ("faults.create.OSProvisioningTimedOut=1.2", "faults.create.OSProvisioningTimedOut"),
+    ("scale_set.orchestartion=Uniform", "scale_set.orchestartion"),
+    ("timeline.7.count=3", "timeline.7"),
+    ("horizon_min=-5", "horizon_min"),
+])
+def test_bad_override_is_rejected_like_a_bad_file(override, field, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", "scenarios/baseline.toml", "--set", override, "--out", str(out), "-q"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert field in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_process_exit_code_and_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "validate",
+                           str(BAD / "negative_rate.toml")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "faults.delete.TransientFailure" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bundled_scenarios_validate(capsys):
+    for path in sorted(Path("scenarios").glob("*.toml")):
+        assert main(["validate", str(path)]) == 0, path
