@@ -12,7 +12,7 @@ import simpy
 
 from . import policy as P
 from .faults import AttemptDraws, FaultModel
-from .metrics import Counters, Tally, summary_row
+from .metrics import Counters, Tally, sum_counters, summary_row
 from .records import Event, Sample
 from .scenario import (AttachAction, CreateAction, DeleteAction, DeleteFailedAction,
                        ScaleInAction, Scenario, SetCapacityAction, SetPolicyAction)
@@ -37,9 +37,11 @@ class ScaleSet:
     """One scale set in one replication."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, faults: FaultModel,
-                 draws: AttemptDraws, replication: int, events: list, samples: list):
+                 draws: AttemptDraws, replication: int, events: list, samples: list,
+                 fleet: Tally | None = None):
         self.env, self.scenario, self.faults, self.draws = env, scenario, faults, draws
         self.replication = replication
+        self.name = scenario.scale_set.name
         self.events, self.samples = events, samples
         self.policy = scenario.initial_policy
         self.limit = scenario.scale_set.instance_limit
@@ -48,17 +50,25 @@ class ScaleSet:
         self.next_index = 0
         self.next_operation = 0
         self.tally = Tally()
+        self.tallies = (self.tally,) if fleet is None else (self.tally, fleet)
         self.counters = Counters()
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _record(self, vm: VM, op_id: int, operation: str, attempt: int, state: str,
                 error: str | None, status: str | None) -> None:
         if state != vm.state:
-            self.tally.move(self.env.now, vm.state, state)
+            for tally in self.tallies:
+                tally.move(self.env.now, vm.state, state)
             vm.state = state
         vm.deletion_status = status
-        self.events.append(Event(self.replication, self.env.now, vm.index, op_id, operation,
-                                 attempt, state, error, status))
+        self.events.append(Event(self.replication, self.name, self.env.now, vm.index, op_id,
+                                 operation, attempt, state, error, status))
+
+    def _change_target(self, delta: int) -> None:
+        """Capacity moves by `delta` (never below zero), in this scale set and the fleet."""
+        delta = max(delta, -self.tally.target)
+        for tally in self.tallies:
+            tally.set_target(self.env.now, tally.target + delta)
 
     def _status(self) -> str:
         return P.deletion_status(self.policy.delete_enabled)
@@ -167,7 +177,7 @@ class ScaleSet:
                 f"scale set {self.scenario.scale_set.name!r}: {operation} of {count} at "
                 f"t={self.env.now:g} min would hold {len(self.vms) + count} VMs, over its "
                 f"{self.limit}-instance limit (Failed VMs still count)")
-        self.tally.set_target(self.env.now, self.tally.target + count)
+        self._change_target(count)
         for _ in range(count):
             self.env.process(self.create(self._new_vm(), operation))
 
@@ -180,8 +190,7 @@ class ScaleSet:
 
     def _delete(self, vms: list[VM], capacity_drop: int | None = None) -> None:
         """Start deleting `vms`; capacity drops by `capacity_drop` (default: one per VM)."""
-        drop = len(vms) if capacity_drop is None else capacity_drop
-        self.tally.set_target(self.env.now, max(self.tally.target - drop, 0))
+        self._change_target(-(len(vms) if capacity_drop is None else capacity_drop))
         for vm in vms:
             self.env.process(self.delete(vm))
 
@@ -222,7 +231,7 @@ class ScaleSet:
 
     def sample(self) -> None:
         c = self.tally.counts
-        self.samples.append(Sample(self.replication, self.env.now, self.tally.target,
+        self.samples.append(Sample(self.replication, self.name, self.env.now, self.tally.target,
                                    c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED], c[P.DELETING]))
 
     def sampler(self, step: float) -> Generator:
@@ -231,17 +240,38 @@ class ScaleSet:
             yield self.env.timeout(step)
 
 
-def run_replication(scenario: Scenario, faults: FaultModel, seed: np.random.SeedSequence,
-                    replication: int, keep_events: bool = True) -> tuple[list, list, dict]:
-    """Simulate one replication to the horizon: (events, samples, summary row)."""
+def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.random.SeedSequence,
+                    replication: int, keep_events: bool = True
+                    ) -> tuple[list, list, dict, list[dict]]:
+    """Simulate one replication of every scale set to the horizon.
+
+    Returns (events, samples, fleet-wide summary row, one summary row per scale set). Scale
+    set i draws from its own keyed stream, so adding a member does not move the others' draws.
+    """
     env = simpy.Environment()
     events: list = []
     samples: list = []
-    scale_set = ScaleSet(env, scenario, faults, AttemptDraws(seed), replication, events, samples)
-    env.process(scale_set.timeline())
-    env.process(scale_set.sampler(scenario.sample_step_min))
+    members = scenario.members()
+    fleet = Tally() if len(members) > 1 else None
+    scale_sets = []
+    for i, (member, model) in enumerate(zip(members, faults)):
+        draws = AttemptDraws(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i)))
+        ss = ScaleSet(env, member, model, draws, replication, events, samples, fleet)
+        env.process(ss.timeline())
+        env.process(ss.sampler(scenario.sample_step_min))
+        scale_sets.append(ss)
     env.run(until=scenario.horizon_min)
-    scale_set.tally.close(env.now)
-    scale_set.sample()
-    row = summary_row(replication, scale_set.tally, scale_set.counters, scenario.hypothetical)
-    return (events if keep_events else []), samples, row
+    rows = []
+    for ss in scale_sets:
+        ss.tally.close(env.now)
+        ss.sample()
+        rows.append({"replication": replication, "scale_set": ss.name,
+                     **summary_row(replication, ss.tally, ss.counters, scenario.hypothetical)})
+    if fleet is None:
+        fleet_row = dict(rows[0])
+    else:
+        fleet.close(env.now)
+        fleet_row = {"replication": replication, "scale_set": "(fleet)", **summary_row(
+            replication, fleet, sum_counters([ss.counters for ss in scale_sets]),
+            scenario.hypothetical)}
+    return (events if keep_events else []), samples, fleet_row, rows

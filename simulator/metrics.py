@@ -24,6 +24,7 @@ class Tally:
     shortfall_vm_min: float = 0.0
     first_scale_out_min: float | None = None
     time_to_target_min: float = math.nan
+    time_to_95pct_min: float = math.nan  # 95% of the target usable (rounded up to whole VMs)
     target_lowered: bool = False  # a scale-in before the target was reached ends the clock
 
     def _advance(self, now: float) -> None:
@@ -34,10 +35,13 @@ class Tally:
             self.last_min = now
 
     def _check_target(self, now: float) -> None:
-        if (self.first_scale_out_min is not None and not self.target_lowered
-                and math.isnan(self.time_to_target_min)
-                and self.counts[P.SUCCEEDED] >= self.target > 0):
-            self.time_to_target_min = now - self.first_scale_out_min
+        if self.first_scale_out_min is None or self.target_lowered or self.target == 0:
+            return
+        usable, since = self.counts[P.SUCCEEDED], now - self.first_scale_out_min
+        if math.isnan(self.time_to_95pct_min) and usable >= math.ceil(0.95 * self.target):
+            self.time_to_95pct_min = since
+        if math.isnan(self.time_to_target_min) and usable >= self.target:
+            self.time_to_target_min = since
 
     def move(self, now: float, old: str | None, new: str) -> None:
         self._advance(now)
@@ -81,12 +85,24 @@ class Counters:
     errors: Counter = field(default_factory=Counter)  # (operation, code) -> attempts
 
 
+def sum_counters(parts: list[Counters]) -> Counters:
+    """Fleet-wide counters: the sum of its scale sets'."""
+    total = Counters()
+    for part in parts:
+        for name in Counters.__slots__:
+            if name == "errors":
+                total.errors.update(part.errors)
+            else:
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+    return total
+
+
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "replication", "target_capacity", "usable_vms", "creating_vms", "failed_vms", "deleting_vms",
     "usable_share", "create_operations", "create_attempts", "create_retries", "creates_failed",
     "creates_window_expired", "vms_recovered_by_retry", "attach_operations", "attaches_failed",
     "delete_operations", "delete_attempts", "delete_retries", "deletes_failed",
-    "deletes_recovered_by_retry", "time_to_target_min", "failed_vm_minutes",
+    "deletes_recovered_by_retry", "time_to_target_min", "time_to_95pct_min", "failed_vm_minutes",
     "capacity_shortfall_vm_minutes", "hypothetical",
 )
 
@@ -104,6 +120,7 @@ def summary_row(replication: int, tally: Tally, counters: Counters, hypothetical
         "deleting_vms": c[P.DELETING],
         "usable_share": c[P.SUCCEEDED] / tally.target if tally.target else math.nan,
         "time_to_target_min": tally.time_to_target_min,
+        "time_to_95pct_min": tally.time_to_95pct_min,
         "failed_vm_minutes": tally.failed_vm_min,
         "capacity_shortfall_vm_minutes": tally.shortfall_vm_min,
         "hypothetical": hypothetical,

@@ -12,6 +12,7 @@ class Event(NamedTuple):
     """
 
     replication: int
+    scale_set: str
     time_min: float
     vm: int
     operation_id: int  # shared by every attempt of one create, attach or delete
@@ -29,6 +30,7 @@ class Sample(NamedTuple):
     """The scale set's counts at one instant of the sampling grid (capacity time series)."""
 
     replication: int
+    scale_set: str
     time_min: float
     target: int
     Creating: int

@@ -44,6 +44,9 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
     """The resolved scenario as plain data: trace rows are already in the timeline."""
     data = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
     data.pop("trace", None)
+    if scenario.fleet:
+        data.pop("scale_set", None)
+        data.pop("timeline", None)
     return data
 
 

@@ -20,13 +20,14 @@ class SimulationResult:
     seed: int
     replications: int
     events: pd.DataFrame
-    summary: pd.DataFrame
-    timeseries: pd.DataFrame
+    summary: pd.DataFrame  # one row per replication, fleet-wide
+    timeseries: pd.DataFrame  # counts per scale set on the sampling grid
+    scale_sets: pd.DataFrame  # one summary row per replication and scale set
 
 
 def events_frame(rows: list) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
-    for col in ("operation", "state", "error", "deletion_status"):
+    for col in ("scale_set", "operation", "state", "error", "deletion_status"):
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
                          "operation_id": "int64", "attempt": "int64"})
@@ -43,19 +44,28 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
-    faults = FaultModel(scenario)
+    faults = [FaultModel(member) for member in scenario.members()]
     events: list = []
     samples: list = []
     rows: list[dict] = []
+    member_rows: list[dict] = []
     for r, ss in enumerate(replication_seeds(seed, range(replications))):
-        ev, sm, row = run_replication(scenario, faults, ss, r, keep_events)
+        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
         events.extend(ev)
         samples.extend(sm)
         rows.append(row)
+        member_rows.extend(per_set)
         if progress is not None:
             progress(1)
+    return SimulationResult(scenario, seed, replications, events_frame(events),
+                            summary_frame(rows),
+                            pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS)),
+                            summary_frame(member_rows))
+
+
+def summary_frame(rows: list[dict]) -> pd.DataFrame:
+    """Summary rows as a frame; error-code columns absent from a row count zero."""
     summary = pd.DataFrame(rows)
-    error_cols = [c for c in summary.columns if c.startswith("errors.")]
+    error_cols = sorted(c for c in summary.columns if c.startswith("errors."))
     summary[error_cols] = summary[error_cols].fillna(0).astype("int64")
-    return SimulationResult(scenario, seed, replications, events_frame(events), summary,
-                            pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS)))
+    return summary[[c for c in summary.columns if c not in error_cols] + error_cols]

@@ -255,6 +255,20 @@ class CompareArms(_Strict):
         return v
 
 
+class FleetMember(_Strict):
+    """One scale set of a fleet: its own policy, OS and timeline; the region's fault windows.
+
+    Rates and timing default to the scenario's top-level `faults` and `timing`; the top-level
+    fault windows (a regional incident) hit every member at once, on top of the member's own.
+    """
+
+    scale_set: ScaleSet
+    timeline: list[Action] = []
+    trace: Optional[Trace] = None
+    faults: Optional[Faults] = None
+    timing: Optional[Timing] = None
+
+
 # --- the scenario ------------------------------------------------------------------------------
 class Scenario(_Strict):
     name: str = "scenario"
@@ -269,6 +283,22 @@ class Scenario(_Strict):
     timeline: list[Action] = []
     trace: Optional[Trace] = None
     compare: Optional[CompareArms] = None
+    fleet: list[FleetMember] = []
+
+    def members(self) -> list["Scenario"]:
+        """The scale sets to simulate, each as a single-scale-set scenario (a fleet of one
+        when there is no `fleet`)."""
+        if not self.fleet:
+            return [self]
+        out = []
+        for m in self.fleet:
+            own = m.faults or self.faults.model_copy(update={"scripted": []})
+            faults = own.model_copy(update={"windows": list(self.faults.windows) + list(own.windows)
+                                            if m.faults else list(self.faults.windows)})
+            out.append(self.model_copy(update={
+                "scale_set": m.scale_set, "timeline": list(m.timeline), "trace": m.trace,
+                "faults": faults, "timing": m.timing or self.timing, "fleet": []}))
+        return out
 
     def _limit_label(self) -> str:
         s = self.scale_set
@@ -303,17 +333,36 @@ class Scenario(_Strict):
 
 def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
     """Checks across fields: horizon, orchestration, instance limits, rates within windows."""
+    if not sc.fleet:
+        return _member_problems(sc, "")
+    problems: list[tuple[str, str]] = []
+    fields_set = sc.model_fields_set
+    for key in ("scale_set", "timeline", "trace"):
+        if key in fields_set:
+            problems.append((key, "a fleet scenario gives each scale set its own; move it into "
+                                  "the [[fleet]] entries"))
+    names = [m.scale_set.name for m in sc.fleet]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            problems.append((f"fleet.{i}.scale_set.name", f"{name!r} is used twice; expected "
+                                                          "unique names"))
+    for i, member in enumerate(sc.members()):
+        problems += _member_problems(member, f"fleet.{i}.")
+    return problems
+
+
+def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     flexible = sc.scale_set.orchestration == P.FLEXIBLE
     for i, a in enumerate(sc.timeline):
         if a.at_min > sc.horizon_min:
-            problems.append((f"timeline.{i}.at_min", f"{a.at_min:g} is past horizon_min "
+            problems.append((f"{prefix}timeline.{i}.at_min", f"{a.at_min:g} is past horizon_min "
                                                      f"({sc.horizon_min:g}); expected at most that"))
         if isinstance(a, AttachAction) and not flexible:
-            problems.append((f"timeline.{i}.action", "attach needs Flexible orchestration"))
+            problems.append((f"{prefix}timeline.{i}.action", "attach needs Flexible orchestration"))
     for i, s in enumerate(sc.faults.scripted):
         if s.operation == "attach" and not flexible:
-            problems.append((f"faults.scripted.{i}.operation", "attach needs Flexible orchestration"))
+            problems.append((f"{prefix}faults.scripted.{i}.operation", "attach needs Flexible orchestration"))
     limit, capacity = sc.scale_set.instance_limit, 0
     for i, a in sorted(enumerate(sc.timeline), key=lambda ia: ia[1].at_min):
         if isinstance(a, (CreateAction, AttachAction)):
@@ -324,7 +373,7 @@ def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
             capacity = a.capacity
         if capacity > limit:
             field = "capacity" if isinstance(a, SetCapacityAction) else "count"
-            problems.append((f"timeline.{i}.{field}",
+            problems.append((f"{prefix}timeline.{i}.{field}",
                              f"capacity would reach {capacity}, over the {limit}-instance limit "
                              f"of a {sc._limit_label()} scale set"))
             break
@@ -332,7 +381,7 @@ def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
         for op in ("create", "delete", "attach"):
             total = math.fsum({**getattr(sc.faults, op), **getattr(w, op)}.values())
             if total > 1 + 1e-9:
-                problems.append((f"faults.windows.{i}.{op}",
+                problems.append((f"faults.windows.{i}.{op}" if not prefix else f"{prefix}faults",
                                  f"with the base rates the probabilities sum to {total:g}; "
                                  "expected at most 1"))
     return problems
@@ -393,25 +442,27 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(source, _problems(err, data)) from None
-    if scenario.trace is not None:
-        rows = _read_trace(scenario, source, base_dir or Path("."))
-        scenario = scenario.model_copy(update={"timeline": list(scenario.timeline) + rows})
-        dumped = scenario.model_dump(by_alias=True)
-        try:  # re-check limits and horizon with the trace's rows
-            scenario = Scenario.model_validate(dumped)
-        except ValidationError as err:
-            raise ScenarioError(source, _problems(err, dumped)) from None
+    if scenario.trace is not None or any(m.trace for m in scenario.fleet):
+        base_dir = base_dir or Path(".")
+        update: dict[str, Any] = {}
+        if scenario.trace is not None:
+            update["timeline"] = list(scenario.timeline) + _read_trace(
+                scenario.trace, "trace.file", source, base_dir)
+            update["trace"] = None
+        update["fleet"] = [m.model_copy(update={
+            "timeline": list(m.timeline) + _read_trace(m.trace, f"fleet.{i}.trace.file", source,
+                                                       base_dir), "trace": None})
+            if m.trace else m for i, m in enumerate(scenario.fleet)]
+        scenario = scenario.model_copy(update=update)
     problems = coherence_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
 
 
-def _read_trace(scenario: Scenario, source: str, base_dir: Path) -> list[SetCapacityAction]:
-    t = scenario.trace
-    assert t is not None
-    path = (base_dir / t.file)
-    where = "trace.file"
+def _read_trace(t: Trace, where: str, source: str, base_dir: Path) -> list[SetCapacityAction]:
+    """The trace's rows as set_capacity actions; a bad file is a ScenarioError at `where`."""
+    path = base_dir / t.file
     if not path.is_file():
         raise ScenarioError(source, [(where, f"trace file {str(path)!r} not found")])
     rows: list[SetCapacityAction] = []
