@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import policy as P
 
 
@@ -132,3 +134,87 @@ def summary_row(replication: int, tally: Tally, counters: Counters, hypothetical
     for (operation, code), n in sorted(counters.errors.items()):
         row[f"errors.{operation}.{code}"] = n
     return row
+
+
+BAND_COLUMNS: tuple[str, ...] = ("target", P.CREATING, P.SUCCEEDED, P.FAILED, P.DELETING)
+FLEET = "(fleet)"
+
+
+class Bands:
+    """Quantiles across replications of the counts on the sampling grid, in flat memory.
+
+    For every scale set (and the fleet), column and grid point it keeps a histogram of the
+    count over replications, so medians and 90% bands need no per-replication storage and
+    two Bands merge by adding. Counts are exact up to `MAX_BINS` (every single scale set,
+    whose limit is 1,000); a wider range (a large fleet's total) is binned, each bin reported
+    by its lower edge.
+    """
+
+    MAX_BINS = 1024
+
+    def __init__(self, limits: dict[str, int]):
+        self.names = list(limits) + ([FLEET] if len(limits) > 1 else [])
+        span = {**limits, FLEET: sum(limits.values())}
+        self.width = {n: max(1, -(-(span[n] + 1) // self.MAX_BINS)) for n in self.names}
+        self.times: np.ndarray | None = None
+        self.n = 0
+        self.hist: dict[str, np.ndarray] = {}  # name -> (columns, grid points, bins)
+
+    @staticmethod
+    def grid(samples: list, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One replication's samples as (times, array[scale set (+fleet), column, grid point])."""
+        by_set: dict[str, list] = {n: [] for n in names if n != FLEET}
+        for s in samples:
+            by_set[s.scale_set].append(s[3:])
+        arrays = [np.array(rows, dtype=np.int32).T for rows in by_set.values()]
+        if FLEET in names:
+            arrays.append(sum(arrays))
+        first = next(iter(by_set))
+        times = np.array([s.time_min for s in samples if s.scale_set == first])
+        return times, np.stack(arrays)
+
+    def add(self, times: np.ndarray, grids: np.ndarray) -> None:
+        """Fold in replications: `grids` is (replications, scale set, column, grid point)."""
+        if grids.size == 0:
+            return
+        if self.times is None:
+            self.times = times
+        reps, _, cols, points = grids.shape
+        for i, name in enumerate(self.names):
+            bins = self.MAX_BINS if self.width[name] > 1 else int(grids[:, i].max()) + 1
+            hist = self.hist.get(name)
+            if hist is None or hist.shape[2] < bins:
+                grown = np.zeros((cols, points, max(bins, 0 if hist is None else hist.shape[2])),
+                                 np.int32)
+                if hist is not None:
+                    grown[:, :, :hist.shape[2]] = hist
+                hist = self.hist[name] = grown
+            values = np.minimum(grids[:, i] // self.width[name], hist.shape[2] - 1)
+            c = np.broadcast_to(np.arange(cols)[None, :, None], values.shape)
+            t = np.broadcast_to(np.arange(points)[None, None, :], values.shape)
+            np.add.at(hist, (c.ravel(), t.ravel(), values.ravel()), 1)
+        self.n += reps
+
+    def quantile(self, name: str, q: float) -> np.ndarray:
+        """The q-quantile (lower) of every column at every grid point: (columns, points)."""
+        cum = np.cumsum(self.hist[name], axis=2)
+        return np.argmax(cum >= max(q * self.n, 1e-9), axis=2) * self.width[name]
+
+    def mean(self, name: str) -> np.ndarray:
+        h = self.hist[name]
+        return (h * (np.arange(h.shape[2]) * self.width[name])).sum(axis=2) / max(self.n, 1)
+
+    def frame(self, quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)):
+        """Long frame: scale_set, column, time_min, mean, q05, q50, q95 (plots and reports)."""
+        import pandas as pd
+        parts = []
+        for name in self.names:
+            if name not in self.hist:
+                continue
+            qs = {f"q{round(q * 100):02d}": self.quantile(name, q) for q in quantiles}
+            mean = self.mean(name)
+            for j, col in enumerate(BAND_COLUMNS):
+                parts.append(pd.DataFrame({"scale_set": name, "column": col,
+                                           "time_min": self.times, "mean": mean[j],
+                                           **{k: v[j] for k, v in qs.items()}}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -1,28 +1,166 @@
-"""Replications: one SeedSequence per replication, results framed once at the end."""
+"""Replications: seeds, chunks, and where they run (in-process, local processes, or Dask).
+
+Replication r draws only from `SeedSequence(seed, spawn_key=(r,))`, so a replication gives
+the same numbers whether it runs alone or among others, on any worker, in any order, and
+under any policy (common random numbers). Chunks return plain rows and mergeable
+aggregates; results are put in replication order at the end, so they do not depend on the
+number of workers or on scheduling.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
+import multiprocessing
+import numpy as np
 import pandas as pd
 
 from .engine import run_replication
 from .faults import FaultModel, replication_seeds
+from .metrics import Bands
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
 from .scenario import Scenario, parse_scenario
 
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """What a run produced: the event log, one summary row per replication, capacity samples."""
+    """What a run produced.
+
+    `summary` has one fleet-wide row per replication (for a single scale set, its own row),
+    `scale_sets` one row per replication and scale set, `bands` the exact median and 90% band
+    of the counts over time; `events` and `timeseries` (the per-replication samples) are empty
+    unless kept.
+    """
 
     scenario: Scenario
     seed: int
     replications: int
     events: pd.DataFrame
-    summary: pd.DataFrame  # one row per replication, fleet-wide
-    timeseries: pd.DataFrame  # counts per scale set on the sampling grid
-    scale_sets: pd.DataFrame  # one summary row per replication and scale set
+    summary: pd.DataFrame
+    timeseries: pd.DataFrame
+    scale_sets: pd.DataFrame
+    bands: pd.DataFrame
+
+
+@dataclass
+class Chunk:
+    """What one worker returns for a run of replications: rows and mergeable aggregates."""
+
+    rows: list[dict] = field(default_factory=list)
+    member_rows: list[dict] = field(default_factory=list)
+    events: pd.DataFrame | None = None  # framed in the worker: far cheaper to send than tuples
+    samples: pd.DataFrame | None = None
+    times: np.ndarray | None = None
+    grids: np.ndarray | None = None  # (replication, scale set, column, grid point), for Bands
+
+
+def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_events: bool,
+              keep_timeseries: bool) -> Chunk:
+    """Run some replications of a scenario (in whatever process this is called)."""
+    faults = [FaultModel(member) for member in scenario.members()]
+    out = Chunk()
+    events: list = []
+    samples: list = []
+    grids = []
+    names = band_names(scenario)
+    for r, ss in zip(replications, replication_seeds(seed, replications)):
+        ev, sm, row, member_rows = run_replication(scenario, faults, ss, r, keep_events)
+        out.rows.append(row)
+        out.member_rows.extend(member_rows)
+        events.extend(ev)
+        out.times, grid = Bands.grid(sm, names)
+        grids.append(grid)
+        if keep_timeseries:
+            samples.extend(sm)
+    out.grids = np.stack(grids)
+    out.events = events_frame(events)
+    out.samples = pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS))
+    return out
+
+
+def new_bands(scenario: Scenario) -> Bands:
+    return Bands({m.scale_set.name: m.scale_set.instance_limit for m in scenario.members()})
+
+
+def band_names(scenario: Scenario) -> list[str]:
+    return new_bands(scenario).names
+
+
+def chunks(replications: Iterable[int], workers: int, per_worker: int = 4,
+           largest: int = 50) -> list[list[int]]:
+    """Split replications into chunks: a few per worker for balance, none too large."""
+    reps = list(replications)
+    size = max(1, min(largest, math.ceil(len(reps) / (workers * per_worker))))
+    return [reps[i:i + size] for i in range(0, len(reps), size)]
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def execute(scenario: Scenario, seed: int, parts: list[list[int]], *, keep_events: bool,
+            keep_timeseries: bool, workers: int = 1, scheduler: str | None = None
+            ) -> Iterator[tuple[list[int], Chunk]]:
+    """Yield (replications, Chunk) as chunks finish: in-process, in a pool, or on Dask."""
+    args = (keep_events, keep_timeseries)
+    if scheduler is not None:
+        from distributed import Client, as_completed as dask_completed
+        with Client(scheduler) as client:
+            remote = client.scatter(scenario, broadcast=True)
+            futures = {client.submit(run_chunk, remote, seed, part, *args, pure=False): part
+                       for part in parts}
+            for future in dask_completed(futures):
+                yield futures[future], future.result()
+        return
+    if workers <= 1 or len(parts) <= 1:
+        for part in parts:
+            yield part, run_chunk(scenario, seed, part, *args)
+        return
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                          else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_chunk, scenario, seed, part, *args): part for part in parts}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
+             keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
+             scheduler: str | None = None,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
+    """Run `replications` replications of a scenario from one seed.
+
+    `workers` > 1 runs them in a local process pool; `scheduler` (a Dask scheduler address)
+    runs them on a dask.distributed cluster. The result is the same bit for bit either way.
+    """
+    if replications < 1:
+        raise ValueError(f"replications must be at least 1, got {replications}")
+    scenario = parse_scenario(scenario)
+    bands = new_bands(scenario)
+    done: list[tuple[list[int], Chunk]] = []
+    for part, chunk in execute(scenario, seed, chunks(range(replications), max(workers, 1)),
+                               keep_events=keep_events, keep_timeseries=keep_timeseries,
+                               workers=workers, scheduler=scheduler):
+        bands.add(chunk.times, chunk.grids)
+        done.append((part, chunk))
+        if progress is not None:
+            progress(len(part))
+    done.sort(key=lambda pc: pc[0][0])  # replication order, whatever order chunks finished in
+    chunks_in_order = [chunk for _, chunk in done]
+    return SimulationResult(
+        scenario, seed, replications,
+        _concat([c.events for c in chunks_in_order]),
+        summary_frame([row for c in chunks_in_order for row in c.rows]),
+        _concat([c.samples for c in chunks_in_order]),
+        summary_frame([row for c in chunks_in_order for row in c.member_rows]),
+        bands.frame())
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def events_frame(rows: list) -> pd.DataFrame:
@@ -31,36 +169,6 @@ def events_frame(rows: list) -> pd.DataFrame:
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
                          "operation_id": "int64", "attempt": "int64"})
-
-
-def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
-             keep_events: bool = True,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
-    """Run `replications` independent replications of a scenario from one seed.
-
-    Replication r draws only from `SeedSequence(seed, spawn_key=(r,))`, so it gives the same
-    numbers whether run alone or among others, and under any policy (common random numbers).
-    """
-    if replications < 1:
-        raise ValueError(f"replications must be at least 1, got {replications}")
-    scenario = parse_scenario(scenario)
-    faults = [FaultModel(member) for member in scenario.members()]
-    events: list = []
-    samples: list = []
-    rows: list[dict] = []
-    member_rows: list[dict] = []
-    for r, ss in enumerate(replication_seeds(seed, range(replications))):
-        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
-        events.extend(ev)
-        samples.extend(sm)
-        rows.append(row)
-        member_rows.extend(per_set)
-        if progress is not None:
-            progress(1)
-    return SimulationResult(scenario, seed, replications, events_frame(events),
-                            summary_frame(rows),
-                            pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS)),
-                            summary_frame(member_rows))
 
 
 def summary_frame(rows: list[dict]) -> pd.DataFrame:
