@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .engine import CapacityLimitExceeded
-from .runner import SimulationResult, simulate
+from .runner import SimulationResult, default_workers, simulate
 from .scenario import ScenarioError, load_scenario
 
 POLICY_KEYS = ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
@@ -37,7 +37,8 @@ def _progress(total: int, quiet: bool, desc: str) -> Iterator:
 def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[SimulationResult, float]:
     start = time.perf_counter()
     with _progress(args.replications, args.quiet, desc) as step:
-        result = simulate(scenario, replications=args.replications, seed=args.seed, progress=step)
+        result = simulate(scenario, replications=args.replications, seed=args.seed,
+                          workers=args.workers, scheduler=args.scheduler, progress=step)
     return result, time.perf_counter() - start
 
 
@@ -103,6 +104,34 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import cell_count, grid_cells, parse_grid, run_sweep, write_sweep_outputs
+    grid = parse_grid(args.grid)
+    scenario = load_scenario(args.file, args.overrides)
+    if not grid and scenario.sweep is not None:
+        grid = dict(scenario.sweep.grid)
+    if not grid:
+        raise UsageError(f"{args.file}: nothing to sweep: give --grid path=v1,v2 or a "
+                         "[sweep.grid] table")
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-sweep"
+    total = cell_count(grid) * args.replications
+    start = time.perf_counter()
+    with _progress(total, args.quiet, f"{cell_count(grid)} cells") as step:
+        summary = run_sweep(args.file, grid, overrides=args.overrides,
+                            replications=args.replications, seed=args.seed, out=out,
+                            workers=args.workers, scheduler=args.scheduler,
+                            keep_events=args.events, progress=step, on_skip=step)
+    wall = time.perf_counter() - start
+    info = {"scenario_name": scenario.name, "seed": args.seed, "replications": args.replications,
+            "grid": grid, "overrides": args.overrides, "wall_time_s": round(wall, 3),
+            "cells": [dict(c.values, cell=c.key) for c in grid_cells(grid)]}
+    write_sweep_outputs(summary, grid, out, info)
+    (out / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
+          f"{args.replications} replications in {wall:.1f} s")
+    return 0
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     from .results import read_run
     from .view import resiliency_view
@@ -127,6 +156,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--workers", "-w", type=int, default=default_workers(),
+                   help="local worker processes (default: all cores; 1 runs in-process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override for arm B (default: Resilient create and delete off)")
     p.add_argument("--labels", help="two labels, comma-separated")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("sweep", help="run every cell of a grid of overrides (resumable)")
+    _add_scenario_args(p)
+    _add_run_args(p)
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a swept key and its values (repeat for more keys); default: [sweep.grid]")
+    p.add_argument("--events", action="store_true", help="keep every cell's full event log")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("resiliency-view",
                        help="the VMs at a moment of a run, as GET ...?$expand=resiliencyView JSON")

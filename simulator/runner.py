@@ -101,30 +101,50 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def execute(scenario: Scenario, seed: int, parts: list[list[int]], *, keep_events: bool,
-            keep_timeseries: bool, workers: int = 1, scheduler: str | None = None
-            ) -> Iterator[tuple[list[int], Chunk]]:
-    """Yield (replications, Chunk) as chunks finish: in-process, in a pool, or on Dask."""
+Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications)
+
+
+def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, workers: int = 1,
+            scheduler: str | None = None) -> Iterator[tuple[Any, list[int], Chunk]]:
+    """Yield (key, replications, Chunk) as jobs finish: in-process, in one local process pool
+    shared by all jobs, or on a Dask cluster."""
     args = (keep_events, keep_timeseries)
     if scheduler is not None:
         from distributed import Client, as_completed as dask_completed
         with Client(scheduler) as client:
-            remote = client.scatter(scenario, broadcast=True)
-            futures = {client.submit(run_chunk, remote, seed, part, *args, pure=False): part
-                       for part in parts}
+            futures = {client.submit(run_chunk, sc, seed, part, *args, pure=False): (key, part)
+                       for key, sc, seed, part in jobs}
             for future in dask_completed(futures):
-                yield futures[future], future.result()
+                yield (*futures[future], future.result())
         return
-    if workers <= 1 or len(parts) <= 1:
-        for part in parts:
-            yield part, run_chunk(scenario, seed, part, *args)
+    if workers <= 1 or len(jobs) <= 1:
+        for key, sc, seed, part in jobs:
+            yield key, part, run_chunk(sc, seed, part, *args)
         return
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                          else None)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_chunk, scenario, seed, part, *args): part for part in parts}
+        futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
+                   for key, sc, seed, part in jobs}
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            yield (*futures[future], future.result())
+
+
+def collect(scenario: Scenario, seed: int, replications: int,
+            finished: list[tuple[list[int], Chunk]]) -> SimulationResult:
+    """Put a scenario's finished chunks together in replication order."""
+    bands = new_bands(scenario)
+    finished = sorted(finished, key=lambda pc: pc[0][0])
+    for _, chunk in finished:
+        bands.add(chunk.times, chunk.grids)
+    ordered = [chunk for _, chunk in finished]
+    return SimulationResult(
+        scenario, seed, replications,
+        _concat([c.events for c in ordered]),
+        summary_frame([row for c in ordered for row in c.rows]),
+        _concat([c.samples for c in ordered]),
+        summary_frame([row for c in ordered for row in c.member_rows]),
+        bands.frame())
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
@@ -139,24 +159,14 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
-    bands = new_bands(scenario)
-    done: list[tuple[list[int], Chunk]] = []
-    for part, chunk in execute(scenario, seed, chunks(range(replications), max(workers, 1)),
-                               keep_events=keep_events, keep_timeseries=keep_timeseries,
-                               workers=workers, scheduler=scheduler):
-        bands.add(chunk.times, chunk.grids)
-        done.append((part, chunk))
+    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
+    finished = []
+    for _, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
+                                  workers=workers, scheduler=scheduler):
+        finished.append((part, chunk))
         if progress is not None:
             progress(len(part))
-    done.sort(key=lambda pc: pc[0][0])  # replication order, whatever order chunks finished in
-    chunks_in_order = [chunk for _, chunk in done]
-    return SimulationResult(
-        scenario, seed, replications,
-        _concat([c.events for c in chunks_in_order]),
-        summary_frame([row for c in chunks_in_order for row in c.rows]),
-        _concat([c.samples for c in chunks_in_order]),
-        summary_frame([row for c in chunks_in_order for row in c.member_rows]),
-        bands.frame())
+    return collect(scenario, seed, replications, finished)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -255,6 +255,12 @@ class CompareArms(_Strict):
         return v
 
 
+class SweepSpec(_Strict):
+    """Default grid of `vmss-sim sweep`: dotted keys to lists of values."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
+
+
 class FleetMember(_Strict):
     """One scale set of a fleet: its own policy, OS and timeline; the region's fault windows.
 
@@ -284,6 +290,7 @@ class Scenario(_Strict):
     trace: Optional[Trace] = None
     compare: Optional[CompareArms] = None
     fleet: list[FleetMember] = []
+    sweep: Optional[SweepSpec] = None
 
     def members(self) -> list["Scenario"]:
         """The scale sets to simulate, each as a single-scale-set scenario (a fleet of one

@@ -1,0 +1,255 @@
+"""Sweeps: every cell of a grid of `--set` overrides, run on shared workers, resumable.
+
+Every cell uses the same seed, so replication r of any two cells sees the same random
+numbers: a cell rerun alone (`vmss-sim run FILE --set ...` with that seed) gives the same
+figures, and cells that differ only in policy are compared under common random numbers.
+Each cell is saved (atomically) as soon as its last replication finishes; running the same
+command again skips saved cells whose fingerprint (values, seed, replications, resolved
+scenario) matches, so a killed sweep resumes where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .results import atomic_dir, scenario_record
+from .runner import Chunk, chunks, collect, execute
+from .scenario import Scenario, ScenarioError, load_scenario
+
+Grid = dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid: a value for each swept key."""
+
+    values: tuple[tuple[str, Any], ...]
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(self.values, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def overrides(self) -> list[str]:
+        return [f"{path}={_toml_literal(value)}" for path, value in self.values]
+
+
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def parse_grid(specs: list[str]) -> Grid:
+    """`path=v1,v2,...` (each value a TOML literal, else a string) -> {path: [values]}."""
+    grid: Grid = {}
+    for spec in specs:
+        if "=" not in spec or not spec.split("=", 1)[1]:
+            raise ScenarioError("--grid", [(spec, "expected path.to.key=v1,v2,...")])
+        path, raw = spec.split("=", 1)
+        values = []
+        for item in raw.split(","):
+            try:
+                values.append(tomllib.loads(f"v = {item.strip()}")["v"])
+            except tomllib.TOMLDecodeError:
+                values.append(item.strip())
+        grid[path.strip()] = values
+    return grid
+
+
+def grid_cells(grid: Grid) -> list[Cell]:
+    keys = list(grid)
+    return [Cell(tuple(zip(keys, combo))) for combo in itertools.product(*grid.values())]
+
+
+def fingerprint(cell: Cell, scenario: Scenario, seed: int, replications: int,
+                keep_events: bool) -> dict[str, Any]:
+    return {"values": [list(v) for v in cell.values], "seed": seed, "replications": replications,
+            "events": keep_events, "scenario": scenario_record(scenario)}
+
+
+def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = None,
+              replications: int = 100, seed: int = 0, out: Path, workers: int = 1,
+              scheduler: str | None = None, keep_events: bool = False,
+              progress: Callable[[int], None] | None = None,
+              on_skip: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Run (or resume) a sweep; return one summary row per replication of every cell.
+
+    Every cell's scenario is validated before anything runs or is written.
+    """
+    overrides = overrides or []
+    if not grid:
+        scenario = load_scenario(file, overrides)
+        grid = dict(scenario.sweep.grid) if scenario.sweep else {}
+        if not grid:
+            raise ScenarioError(str(file), [("sweep.grid", "no grid: give --grid path=v1,v2 or "
+                                                            "a [sweep.grid] table")])
+    cells = grid_cells(grid)
+    scenarios = {cell: load_scenario(file, overrides + cell.overrides) for cell in cells}
+    prints = {cell: fingerprint(cell, scenarios[cell], seed, replications, keep_events)
+              for cell in cells}
+    cells_dir = Path(out) / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
+    if on_skip is not None:
+        on_skip((len(cells) - len(pending)) * replications)
+    parts = chunks(range(replications), max(workers, 1))
+    jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
+    finished: dict[Cell, list[tuple[list[int], Chunk]]] = defaultdict(list)
+    for cell, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=False,
+                                     workers=workers, scheduler=scheduler):
+        finished[cell].append((part, chunk))
+        if progress is not None:
+            progress(len(part))
+        if len(finished[cell]) == len(parts):
+            _save_cell(cells_dir / cell.key, collect(scenarios[cell], seed, replications,
+                                                     finished.pop(cell)), prints[cell])
+    return pd.concat([read_cell(cells_dir / c.key, c) for c in cells], ignore_index=True)
+
+
+def _saved_fingerprint(folder: Path) -> dict[str, Any] | None:
+    path = folder / "cell.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
+    with atomic_dir(folder) as tmp:
+        result.summary.to_parquet(tmp / "summary.parquet", index=False)
+        result.scale_sets.to_parquet(tmp / "scale_sets.parquet", index=False)
+        result.bands.to_parquet(tmp / "bands.parquet", index=False)
+        if len(result.events):
+            result.events.to_parquet(tmp / "events.parquet", index=False)
+        (tmp / "cell.json").write_text(json.dumps(print_, indent=1, default=str))
+
+
+def read_cell(folder: Path, cell: Cell, table: str = "summary") -> pd.DataFrame:
+    """A saved cell's table with the grid values as leading columns."""
+    frame = pd.read_parquet(folder / f"{table}.parquet")
+    for i, (path, value) in enumerate(cell.values):
+        frame.insert(i, path, value)
+    frame.insert(len(cell.values), "cell", cell.key)
+    return frame
+
+
+def cell_count(grid: Grid) -> int:
+    return math.prod(len(v) for v in grid.values())
+
+
+# --- the sweep's report -------------------------------------------------------------------------
+#: (column, label, kind): "mean" -> t interval over replications, "share" -> pooled Wilson of
+#: column / denominator column, "p50" -> median across replications that got there.
+KEY_METRICS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("usable_share", "usable share of target at horizon", "mean", None),
+    ("failed_vms", "Failed VMs at horizon", "mean", None),
+    ("creates_failed", "creates ending Failed", "share", "create_operations"),
+    ("time_to_95pct_min", "time to 95% of target (min)", "mean", None),
+    ("failed_vm_minutes", "Failed-VM-minutes", "mean", None),
+    ("deletes_failed", "deletes ending Failed", "share", "delete_operations"),
+)
+
+
+def cell_metrics(rows: pd.DataFrame) -> dict[str, Any]:
+    """Key metrics of one cell with 95% intervals (objects of `stats.Interval`)."""
+    from .stats import mean_ci, wilson_ci
+    out: dict[str, Any] = {}
+    for col, _, kind, denom in KEY_METRICS:
+        if kind == "share":
+            out[col] = wilson_ci(int(rows[col].sum()), int(rows[denom].sum()))
+        else:
+            out[col] = mean_ci(rows[col])
+    return out
+
+
+def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict[str, Any]
+                        ) -> list[Path]:
+    """summary.parquet, sweep.md (a line per cell) and a plot per swept parameter."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    keys = list(grid)
+    written = [_atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))]
+    per_cell = {cell: cell_metrics(rows) for cell, rows in summary.groupby("cell", sort=False)}
+    first = summary.drop_duplicates("cell").set_index("cell")
+    lines = [f"# Sweep of {info['scenario_name']}", "",
+             f"{len(per_cell)} cells x {info['replications']} replications, seed {info['seed']}; "
+             "every cell shares the seed (common random numbers). 95% intervals: Student t for "
+             "means, Wilson for shares (pooled over replications).", "",
+             "| " + " | ".join(keys + [label for _, label, _, _ in KEY_METRICS]) + " |",
+             "|" + "---|" * (len(keys) + len(KEY_METRICS))]
+    for cell, metrics in per_cell.items():
+        values = [str(first.loc[cell, k]) for k in keys]
+        cells = [metrics[c].format(scale=100 if kind == "share" else 1,
+                                   suffix="%" if kind == "share" else "")
+                 for c, _, kind, _ in KEY_METRICS]
+        lines.append("| " + " | ".join(values + cells) + " |")
+    lines += ["", "Plots (one per swept parameter, lines for the other parameters' values):", ""]
+    for key in keys:
+        name = f"sweep-{_slug(key)}.png"
+        fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+        others = [k for k in keys if k != key]
+        groups = first.groupby(others, sort=False) if others else [((), first)]
+        for label, group in groups:
+            group = group.sort_values(key) if _sortable(group[key]) else group
+            for ax, (col, title, kind, _) in zip(axes.flat, KEY_METRICS):
+                ivs = [per_cell[c][col] for c in group.index]
+                scale = 100 if kind == "share" else 1
+                x = [str(v) for v in group[key]]
+                est = [iv.estimate * scale for iv in ivs]
+                err = [[_bar(iv.estimate - iv.low) * scale for iv in ivs],
+                       [_bar(iv.high - iv.estimate) * scale for iv in ivs]]
+                ax.errorbar(x, est, yerr=err, marker="o", capsize=3,
+                            label=", ".join(f"{_short(k)}={v}" for k, v in zip(others, _tuple(label))))
+                ax.set_title(title + (" (%)" if kind == "share" else ""), fontsize=9)
+                ax.set_xlabel(key, fontsize=8)
+        if others:
+            axes.flat[0].legend(fontsize=7)
+        fig.suptitle(f"{info['scenario_name']}: key metrics against {key} (95% CI)")
+        written.append(_atomic_write(out / name, lambda p: fig.savefig(p, dpi=90, format="png")))
+        plt.close(fig)
+        lines.append(f"![{key}]({name})")
+    text = "\n".join(lines) + "\n"
+    written.append(_atomic_write(out / "sweep.md", lambda p: Path(p).write_text(text)))
+    return written
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)
+    return path
+
+
+def _bar(length: float) -> float:
+    """An error bar's length: 0 where the interval is missing or rounding put it inside out."""
+    return 0.0 if math.isnan(length) else max(length, 0.0)
+
+
+def _short(key: str) -> str:
+    """A legend-sized name for a dotted key: its last two parts."""
+    return ".".join(key.split(".")[-2:])
+
+
+def _slug(key: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in key).strip("-")
+
+
+def _sortable(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series)
+
+
+def _tuple(label: Any) -> tuple:
+    return label if isinstance(label, tuple) else (label,)
