@@ -13,7 +13,7 @@ import simpy
 from . import policy as P
 from .faults import AttemptDraws, FaultModel
 from .metrics import Counters, Tally, sum_counters, summary_row
-from .records import Event, Sample
+from .records import Sample
 from .scenario import (AttachAction, CreateAction, DeleteAction, DeleteFailedAction,
                        ScaleInAction, Scenario, SetCapacityAction, SetPolicyAction)
 
@@ -61,8 +61,8 @@ class ScaleSet:
                 tally.move(self.env.now, vm.state, state)
             vm.state = state
         vm.deletion_status = status
-        self.events.append(Event(self.replication, self.name, self.env.now, vm.index, op_id,
-                                 operation, attempt, state, error, status))
+        self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
+                            operation, attempt, state, error, status))  # an Event, as a plain tuple
 
     def _change_target(self, delta: int) -> None:
         """Capacity moves by `delta` (never below zero), in this scale set and the fleet."""
@@ -70,12 +70,25 @@ class ScaleSet:
         for tally in self.tallies:
             tally.set_target(self.env.now, tally.target + delta)
 
-    def _status(self) -> str:
-        return P.deletion_status(self.policy.delete_enabled)
+    @property
+    def policy(self) -> P.ResiliencyPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: P.ResiliencyPolicy) -> None:
+        """Set the scale set's policy; an idle VM's deletion status follows it."""
+        self._policy = policy
+        self.idle_status = P.deletion_status(policy.delete_enabled)
 
     def _operation_id(self) -> int:
         self.next_operation += 1
         return self.next_operation
+
+    def _start(self, process: Generator, vm: VM) -> None:
+        """Start an operation. Its VM is busy from now, not from when SimPy first runs the
+        process, so a scale-in later in the same minute cannot pick it."""
+        vm.busy = True
+        self.env.process(process)
 
     def _new_vm(self) -> VM:
         if len(self.vms) >= self.limit:
@@ -88,20 +101,21 @@ class ScaleSet:
         return vm
 
     # --- VM processes --------------------------------------------------------------------------
-    def create(self, vm: VM, operation: str = "create") -> Generator:
-        """Create (or attach) a VM: retry timeouts within the window if Resilient create is on."""
-        policy = self.policy if operation == "create" else P.ResiliencyPolicy()  # attach: no retry
+    def create(self, vm: VM, operation: str, policy: P.ResiliencyPolicy) -> Generator:
+        """Create (or attach) a VM: retry timeouts within the window if Resilient create is on.
+
+        `policy` is the one in force when the operation was asked for (attach: never retried).
+        """
         env, c = self.env, self.counters
         op_id, started = self._operation_id(), env.now
         deadline = P.create_deadline(policy, started)
-        vm.busy = True
         if operation == "create":
             c.create_operations += 1
         else:
             c.attach_operations += 1
         attempt = 1
         while True:
-            self._record(vm, op_id, operation, attempt, P.CREATING, None, self._status())
+            self._record(vm, op_id, operation, attempt, P.CREATING, None, self.idle_status)
             outcome, duration = self.faults.attempt(operation, vm.index, 1, attempt, env.now,
                                                     self.draws)
             if operation == "create":
@@ -111,13 +125,13 @@ class ScaleSet:
                 c.creates_failed += 1
                 c.creates_window_expired += 1
                 self._record(vm, op_id, operation, attempt, P.FAILED, P.CREATE_WINDOW_EXPIRED,
-                             self._status())
+                             self.idle_status)
                 break
             yield env.timeout(duration)
             if outcome == P.SUCCEEDED:
                 if attempt > 1:
                     c.vms_recovered_by_retry += 1
-                self._record(vm, op_id, operation, attempt, P.SUCCEEDED, None, self._status())
+                self._record(vm, op_id, operation, attempt, P.SUCCEEDED, None, self.idle_status)
                 break
             c.errors[(operation, outcome)] += 1
             retry_at = P.next_create_attempt_at(policy, outcome, env.now, started,
@@ -127,20 +141,18 @@ class ScaleSet:
                     c.creates_failed += 1
                 else:
                     c.attaches_failed += 1
-                self._record(vm, op_id, operation, attempt, P.FAILED, outcome, self._status())
+                self._record(vm, op_id, operation, attempt, P.FAILED, outcome, self.idle_status)
                 break
-            self._record(vm, op_id, operation, attempt, P.CREATING, outcome, self._status())
+            self._record(vm, op_id, operation, attempt, P.CREATING, outcome, self.idle_status)
             yield env.timeout(retry_at - env.now)
             c.create_retries += 1
             attempt += 1
         vm.busy = False
 
-    def delete(self, vm: VM) -> Generator:
+    def delete(self, vm: VM, policy: P.ResiliencyPolicy) -> Generator:
         """Delete a VM: with Resilient delete, retry any error; Failed shows between attempts."""
-        policy = self.policy
         env, c, t = self.env, self.counters, self.timing
         op_id = self._operation_id()
-        vm.busy = True
         vm.deletes += 1
         c.delete_operations += 1
         in_progress = P.deletion_status(policy.delete_enabled, in_delete=True)
@@ -178,8 +190,10 @@ class ScaleSet:
                 f"t={self.env.now:g} min would hold {len(self.vms) + count} VMs, over its "
                 f"{self.limit}-instance limit (Failed VMs still count)")
         self._change_target(count)
+        policy = self.policy if operation == "create" else P.ResiliencyPolicy()
         for _ in range(count):
-            self.env.process(self.create(self._new_vm(), operation))
+            vm = self._new_vm()
+            self._start(self.create(vm, operation, policy), vm)
 
     def _idle(self) -> list[VM]:
         """VMs that can be deleted now, in the scale-in policy's order of preference."""
@@ -192,7 +206,7 @@ class ScaleSet:
         """Start deleting `vms`; capacity drops by `capacity_drop` (default: one per VM)."""
         self._change_target(-(len(vms) if capacity_drop is None else capacity_drop))
         for vm in vms:
-            self.env.process(self.delete(vm))
+            self._start(self.delete(vm, self.policy), vm)
 
     def scale_in(self, count: int) -> None:
         """Lower capacity by `count`; only VMs with no operation under way are deleted."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -63,6 +63,7 @@ class FaultModel:
         self._by_code = {"create": {**t.error_durations, **timeouts},
                          "delete": dict(t.error_durations),
                          "attach": {**t.error_durations, **timeouts}}
+        self._ppf: dict[tuple[str, str], Callable[[float], float]] = {}  # duration lookup cache
         self._scripted: dict[tuple[str, int, int, int | None], tuple[str, float | None]] = {}
         for s in f.scripted:
             for a in s.attempts:
@@ -71,25 +72,30 @@ class FaultModel:
     def rates(self, operation: str, at_min: float) -> RateTable:
         """The rate table in force at a moment: the last window covering it wins."""
         table = self._base[operation]
+        if not self._windows:
+            return table
         for start, end, tables in self._windows:
             if start <= at_min < end:
                 table = tables[operation]
         return table
 
     def duration(self, operation: str, outcome: str, u: float) -> float:
-        if outcome == P.SUCCEEDED:
-            dist = self._success[operation]
-        else:
-            dist = self._by_code[operation].get(outcome) or self._error[operation]
-        return dist.ppf(u)
+        ppf = self._ppf.get((operation, outcome))
+        if ppf is None:
+            if outcome == P.SUCCEEDED:
+                dist = self._success[operation]
+            else:
+                dist = self._by_code[operation].get(outcome) or self._error[operation]
+            ppf = self._ppf[(operation, outcome)] = dist.ppf
+        return ppf(u)
 
     def attempt(self, operation: str, vm: int, occurrence: int, attempt: int, at_min: float,
                 draws: "AttemptDraws") -> tuple[str, float]:
         """Outcome and duration of one attempt that starts at `at_min`."""
-        scripted = (self._scripted.get((operation, vm, attempt, occurrence))
-                    or self._scripted.get((operation, vm, attempt, None)))
+        scripted = self._scripted and (self._scripted.get((operation, vm, attempt, occurrence))
+                                       or self._scripted.get((operation, vm, attempt, None)))
         u_outcome, u_duration = draws.uniforms(operation, vm, occurrence, attempt)
-        if scripted is not None:
+        if scripted:
             outcome, duration = scripted
             if duration is None:
                 duration = self.duration(operation, outcome, u_duration)
@@ -122,9 +128,10 @@ class AttemptDraws:
             b, row = divmod(vm, self._block)
             blocks = self._blocks[stream]
             while len(blocks) <= b:
-                blocks.append(self._gens[stream].random((self._block, self._width, 2)).tolist())
-            pair = blocks[b][row][attempt - 1]
-            return pair[0], pair[1]
+                blocks.append(self._gens[stream].random((self._block, self._width * 2)))
+            i = 2 * (attempt - 1)
+            u_outcome, u_duration = blocks[b][row, i:i + 2].tolist()
+            return u_outcome, u_duration
         rare = np.random.default_rng(self._child(2, stream, vm, occurrence, attempt)).random(2)
         return float(rare[0]), float(rare[1])
 

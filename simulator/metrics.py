@@ -11,6 +11,9 @@ import numpy as np
 from . import policy as P
 
 
+_FAILED, _SUCCEEDED, _DELETED = P.FAILED, P.SUCCEEDED, P.DELETED
+
+
 @dataclass(slots=True)
 class Tally:
     """Live VM counts per state, the capacity target, and their integrals over time.
@@ -32,8 +35,11 @@ class Tally:
     def _advance(self, now: float) -> None:
         dt = now - self.last_min
         if dt > 0:
-            self.failed_vm_min += self.counts[P.FAILED] * dt
-            self.shortfall_vm_min += max(self.target - self.counts[P.SUCCEEDED], 0) * dt
+            counts = self.counts
+            self.failed_vm_min += counts[_FAILED] * dt
+            short = self.target - counts[_SUCCEEDED]
+            if short > 0:
+                self.shortfall_vm_min += short * dt
             self.last_min = now
 
     def _check_target(self, now: float) -> None:
@@ -46,12 +52,16 @@ class Tally:
             self.time_to_target_min = since
 
     def move(self, now: float, old: str | None, new: str) -> None:
-        self._advance(now)
+        if now > self.last_min:
+            self._advance(now)
+        counts = self.counts
         if old is not None:
-            self.counts[old] -= 1
-        if new != P.DELETED:
-            self.counts[new] += 1
-        self._check_target(now)
+            counts[old] -= 1
+        if new == _SUCCEEDED:  # only more usable VMs can reach the target
+            counts[new] += 1
+            self._check_target(now)
+        elif new != _DELETED:
+            counts[new] += 1
 
     def close(self, now: float) -> None:
         """Bring the integrals up to `now` (the horizon)."""
