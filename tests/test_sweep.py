@@ -1,0 +1,128 @@
+"""Sweeps: cells seeded alike, resumable after a kill, the same on Dask as in-process."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from simulator import load_scenario, simulate
+from simulator.cli import main
+from simulator.sweep import grid_cells, parse_grid, run_sweep
+
+SCENARIO = "scenarios/regional-incident.toml"
+SMALL = ["timeline.0.count=150", "horizon_min=90"]
+GRID = ["faults.create.OSProvisioningTimedOut=0.02,0.1",
+        "scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled=true,false"]
+
+
+def test_parse_grid_reads_toml_values():
+    grid = parse_grid(["a.b=0.1,0.2", "c=true,false", "d=Linux,Windows"])
+    assert grid == {"a.b": [0.1, 0.2], "c": [True, False], "d": ["Linux", "Windows"]}
+    assert len(grid_cells(grid)) == 8
+
+
+def test_a_cell_reruns_alone_with_the_same_numbers(tmp_path):
+    summary = run_sweep(SCENARIO, parse_grid(GRID), overrides=SMALL, replications=5, seed=4,
+                        out=tmp_path)
+    cell = summary[(summary["faults.create.OSProvisioningTimedOut"] == 0.1)
+                   & (summary["scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled"])]
+    alone = simulate(load_scenario(SCENARIO, SMALL + [
+        "faults.create.OSProvisioningTimedOut=0.1",
+        "scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled=true"]),
+        replications=5, seed=4).summary
+    assert_frame_equal(cell[alone.columns].reset_index(drop=True), alone, check_dtype=False)
+
+
+def test_sweep_command_writes_summary_report_and_plots(tmp_path, capsys):
+    out = tmp_path / "sw"
+    code = main(["sweep", SCENARIO, *sum((["--set", s] for s in SMALL), []),
+                 *sum((["--grid", g] for g in GRID), []), "-n", "4", "--out", str(out), "-q",
+                 "--workers", "2"])
+    assert code == 0
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert len(summary) == 4 * 4
+    assert {"faults.create.OSProvisioningTimedOut", "cell"} <= set(summary.columns)
+    text = (out / "sweep.md").read_text()
+    assert text.count("\n| 0.") == 4  # one line per cell
+    assert len(list(out.glob("sweep-*.png"))) == 2
+
+
+def test_results_do_not_depend_on_workers(tmp_path):
+    grid = parse_grid(GRID)
+    one = run_sweep(SCENARIO, grid, overrides=SMALL, replications=6, seed=1,
+                    out=tmp_path / "one", workers=1)
+    two = run_sweep(SCENARIO, grid, overrides=SMALL, replications=6, seed=1,
+                    out=tmp_path / "two", workers=2)
+    assert_frame_equal(one, two)
+
+
+def _sweep_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "simulator.cli", "sweep", SCENARIO, "--set",
+            "timeline.0.count=400", "--grid", "faults.create.OSProvisioningTimedOut=0.02,0.05,0.1,0.2",
+            "-n", "30", "--seed", "7", "--workers", "1", "-q", "--out", str(out)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path, sig):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_sweep_cmd(out), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "cells").glob("*/cell.json")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=60)
+    saved = list((out / "cells").glob("*/cell.json"))
+    assert 1 <= len(saved) < 4, "the kill should land between the first and the last cell"
+    assert not (out / "summary.parquet").exists()
+    subprocess.run(_sweep_cmd(out), check=True, capture_output=True)
+    straight = tmp_path / "straight"
+    subprocess.run(_sweep_cmd(straight), check=True, capture_output=True)
+    assert_frame_equal(pd.read_parquet(out / "summary.parquet"),
+                       pd.read_parquet(straight / "summary.parquet"))
+    # only complete cells are ever saved: no temporary folders left behind by the kill
+    assert not [p for p in (out / "cells").iterdir() if p.name.startswith(".")]
+
+
+def test_changed_sweep_recomputes_stale_cells(tmp_path):
+    grid = parse_grid(GRID[:1])
+    first = run_sweep(SCENARIO, grid, overrides=SMALL, replications=3, seed=1, out=tmp_path)
+    again = run_sweep(SCENARIO, grid, overrides=SMALL, replications=3, seed=2, out=tmp_path)
+    assert not first["create_attempts"].equals(again["create_attempts"]) or \
+        not first["time_to_95pct_min"].equals(again["time_to_95pct_min"])
+    fresh = run_sweep(SCENARIO, grid, overrides=SMALL, replications=3, seed=2,
+                      out=tmp_path / "fresh")
+    assert_frame_equal(again, fresh)
+
+
+def test_sweep_on_a_dask_local_cluster_equals_in_process(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    grid = parse_grid(GRID[:1])
+    local = run_sweep(SCENARIO, grid, overrides=SMALL, replications=6, seed=3,
+                      out=tmp_path / "local")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        remote = run_sweep(SCENARIO, grid, overrides=SMALL, replications=6, seed=3,
+                           out=tmp_path / "dask", scheduler=cluster.scheduler_address)
+        sc = load_scenario(SCENARIO, SMALL)
+        a = simulate(sc, replications=4, seed=8, scheduler=cluster.scheduler_address)
+    assert_frame_equal(local, remote)
+    b = simulate(sc, replications=4, seed=8)
+    for name in ("events", "summary", "bands"):
+        assert_frame_equal(getattr(a, name), getattr(b, name))
+
+
+def test_bad_grid_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(["sweep", SCENARIO, "--grid", "faults.create.OSProvisioningTimedOut=0.1,7",
+                 "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "faults.create.OSProvisioningTimedOut" in err and "Traceback" not in err
+    assert not out.exists()
