@@ -66,14 +66,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .report import compare_table, write_compare_report
     from .results import atomic_dir, manifest
-    spec = load_scenario(args.file, args.overrides).compare
+    base = load_scenario(args.file, args.overrides)
+    spec = base.compare
     if args.a or args.b:
         a_set, b_set, labels = args.a, args.b, ("A", "B")
     elif spec is not None:
         a_set, b_set, labels = spec.a, spec.b, spec.labels
     else:
-        a_set = [f"{k}=true" for k in POLICY_KEYS]
-        b_set = [f"{k}=false" for k in POLICY_KEYS]
+        prefixes = [f"fleet.{i}." for i in range(len(base.fleet))] or [""]
+        a_set = [f"{p}{k}=true" for p in prefixes for k in POLICY_KEYS]
+        b_set = [f"{p}{k}=false" for p in prefixes for k in POLICY_KEYS]
         labels = ("resilient on", "resilient off")
     if args.labels:
         labels = tuple(args.labels.split(",", 1))

@@ -5,6 +5,7 @@ call into `policy`, every attempt's outcome a call into `faults`. Events are pla
 """
 from __future__ import annotations
 
+import math
 from typing import Generator
 
 import numpy as np
@@ -43,6 +44,8 @@ class ScaleSet:
         self.replication = replication
         self.name = scenario.scale_set.name
         self.events, self.samples = events, samples
+        self.grid = sample_grid(scenario.horizon_min, scenario.sample_step_min)
+        self.next_sample = 0  # index into grid of the next sample to take
         self.policy = scenario.initial_policy
         self.limit = scenario.scale_set.instance_limit
         self.timing = scenario.timing
@@ -57,6 +60,7 @@ class ScaleSet:
     def _record(self, vm: VM, op_id: int, operation: str, attempt: int, state: str,
                 error: str | None, status: str | None) -> None:
         if state != vm.state:
+            self.sample_before(self.env.now)
             for tally in self.tallies:
                 tally.move(self.env.now, vm.state, state)
             vm.state = state
@@ -67,6 +71,7 @@ class ScaleSet:
     def _change_target(self, delta: int) -> None:
         """Capacity moves by `delta` (never below zero), in this scale set and the fleet."""
         delta = max(delta, -self.tally.target)
+        self.sample_before(self.env.now)
         for tally in self.tallies:
             tally.set_target(self.env.now, tally.target + delta)
 
@@ -124,6 +129,7 @@ class ScaleSet:
                 yield env.timeout(deadline - env.now)
                 c.creates_failed += 1
                 c.creates_window_expired += 1
+                c.errors[(operation, P.CREATE_WINDOW_EXPIRED)] += 1
                 self._record(vm, op_id, operation, attempt, P.FAILED, P.CREATE_WINDOW_EXPIRED,
                              self.idle_status)
                 break
@@ -243,15 +249,27 @@ class ScaleSet:
                 yield self.env.timeout(action.at_min - self.env.now)
             self.apply(action)
 
-    def sample(self) -> None:
-        c = self.tally.counts
-        self.samples.append(Sample(self.replication, self.name, self.env.now, self.tally.target,
-                                   c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED], c[P.DELETING]))
+    def sample_before(self, now: float) -> None:
+        """Take the samples of grid points before `now`, before the counts change at `now`.
 
-    def sampler(self, step: float) -> Generator:
-        while True:
-            self.sample()
-            yield self.env.timeout(step)
+        So a sample at minute g holds the counts after everything that happened at g, with no
+        sampling process competing with the VM processes for the same instant.
+        """
+        grid, k = self.grid, self.next_sample
+        if k < len(grid) and grid[k] < now:
+            c, target = self.tally.counts, self.tally.target
+            while k < len(grid) and grid[k] < now:
+                self.samples.append(Sample(self.replication, self.name, grid[k], target,
+                                           c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED],
+                                           c[P.DELETING]))
+                k += 1
+            self.next_sample = k
+
+
+def sample_grid(horizon: float, step: float) -> list[float]:
+    """Sampling instants: every `step` minutes from 0, and the horizon itself."""
+    n = math.ceil(horizon / step)
+    return [k * step for k in range(n) if k * step < horizon] + [horizon]
 
 
 def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.random.SeedSequence,
@@ -272,13 +290,12 @@ def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.rando
         draws = AttemptDraws(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i)))
         ss = ScaleSet(env, member, model, draws, replication, events, samples, fleet)
         env.process(ss.timeline())
-        env.process(ss.sampler(scenario.sample_step_min))
         scale_sets.append(ss)
     env.run(until=scenario.horizon_min)
     rows = []
     for ss in scale_sets:
         ss.tally.close(env.now)
-        ss.sample()
+        ss.sample_before(math.inf)
         rows.append({"replication": replication, "scale_set": ss.name,
                      **summary_row(replication, ss.tally, ss.counters, scenario.hypothetical)})
     if fleet is None:

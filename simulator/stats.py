@@ -1,0 +1,392 @@
+"""Confidence intervals for replication output, with no dependency beyond numpy.
+
+Replications are independent and identically distributed, so a metric's mean gets a Student t
+interval over replications, a pooled proportion a Wilson interval (it stays inside [0, 1] and
+behaves at 0 and n), and a difference between two policy arms run under common random numbers
+a paired t interval over replications. The t quantile is computed here from the regularized
+incomplete beta function, so the package needs no scipy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["Interval", "Verdict", "decimals_for", "fmt_num", "t_cdf", "t_quantile", "mean_ci",
+           "wilson_ci", "quantile_ci", "paired_diff_ci", "welch_diff_ci", "replications_needed",
+           "judge", "betainc"]
+
+
+# --- numbers ---------------------------------------------------------------------------------
+def decimals_for(x: float, spread: float) -> int:
+    """Decimals that show `spread` (a half-width) to one significant digit, two when it starts
+    with 1 or 2 (so 0.4 -> 1 decimal, 0.25 -> 2), or `x` to three significant digits."""
+    if math.isfinite(spread) and spread > 0:
+        exp = math.floor(math.log10(spread))
+        lead = spread / 10 ** exp
+        return int(min(max(-exp + (1 if lead < 3 else 0), 0), 6))
+    if not math.isfinite(x) or x == int(x):
+        return 0
+    return int(min(max(2 - math.floor(math.log10(abs(x))), 0), 6))
+
+
+def fmt_num(x: float, decimals: int) -> str:
+    """A number for a report: thousands separators, 'n/a' for NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:,.{decimals}f}"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with a two-sided confidence interval.
+
+    `n` is the number of observations used (replications, pairs or trials); `dropped` how many
+    were NaN and left out (e.g. replications that never reached the target).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    method: str
+    confidence: float = 0.95
+    dropped: int = 0
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    @property
+    def relative_half_width(self) -> float:
+        """Half-width over |estimate|: inf when the estimate is 0 but the interval is not."""
+        hw = self.half_width
+        if math.isnan(hw) or math.isnan(self.estimate):
+            return math.nan
+        if self.estimate == 0:
+            return 0.0 if hw == 0 else math.inf
+        return hw / abs(self.estimate)
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def format(self, decimals: int | None = None, scale: float = 1.0, suffix: str = "") -> str:
+        """`"12.3 [11.9, 12.7]"`; `scale=100, suffix="%"` shows a proportion as a percentage."""
+        est, lo, hi = (v * scale for v in (self.estimate, self.low, self.high))
+        if math.isnan(est):
+            return "n/a"
+        d = decimals_for(est, (hi - lo) / 2) if decimals is None else decimals
+        if math.isnan(lo) and math.isnan(hi):
+            return f"{fmt_num(est, d)}{suffix} [n/a]"
+        return f"{fmt_num(est, d)}{suffix} [{fmt_num(lo, d)}{suffix}, {fmt_num(hi, d)}{suffix}]"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _clean(values: Iterable[float]) -> tuple[np.ndarray, int]:
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    keep = ~np.isnan(arr)
+    return arr[keep], int((~keep).sum())
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+# --- Student t via the regularized incomplete beta -------------------------------------------
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta (modified Lentz; Numerical Recipes 6.4)."""
+    tiny, eps = 1e-300, 1e-16
+    qab, qap, qam = a + b, a + 1, a - 1
+    c, d = 1.0, 1 - qab * x / qap
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+                   -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1 + aa * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < eps:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1 - math.exp(log_front) * _betacf(b, a, 1 - x) / b
+
+
+def _t_upper_tail(t: float, df: float) -> float:
+    """P(T > t) for t >= 0."""
+    return 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
+
+
+def t_cdf(t: float, df: float) -> float:
+    """Student t CDF with `df` degrees of freedom (any real df > 0)."""
+    tail = _t_upper_tail(abs(t), df)
+    return 1 - tail if t >= 0 else tail
+
+
+@lru_cache(maxsize=4096)
+def t_quantile(p: float, df: float) -> float:
+    """Student t quantile: the t with P(T <= t) = p, by bisection on the exact CDF.
+
+    Accurate to about 1e-12 relative; df may be fractional (Welch) or inf (normal).
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if not df > 0:
+        raise ValueError(f"df must be positive, got {df}")
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    if math.isinf(df) or df > 1e9:
+        return NormalDist().inv_cdf(p)
+    q = 1 - p
+    lo, hi = 0.0, max(1.0, NormalDist().inv_cdf(p))
+    while _t_upper_tail(hi, df) > q:
+        lo, hi = hi, hi * 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if _t_upper_tail(mid, df) > q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-13 * hi:
+            break
+    return (lo + hi) / 2
+
+
+def _t_crit(confidence: float, df: float) -> float:
+    return t_quantile(1 - (1 - confidence) / 2, df)
+
+
+def _z_crit(confidence: float) -> float:
+    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+
+
+# --- intervals -------------------------------------------------------------------------------
+def mean_ci(values: Iterable[float], confidence: float = 0.95) -> Interval:
+    """Student t interval for the mean; NaNs are dropped (and counted), n < 2 gives NaN bounds."""
+    _check_confidence(confidence)
+    x, dropped = _clean(values)
+    n = len(x)
+    est = float(x.mean()) if n else math.nan
+    if n < 2:
+        return Interval(est, math.nan, math.nan, n, "t", confidence, dropped)
+    hw = _t_crit(confidence, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    return Interval(est, est - hw, est + hw, n, "t", confidence, dropped)
+
+
+def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    hw = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - hw), min(1.0, centre + hw)
+
+
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Interval:
+    """Wilson score interval for a proportion: honest at 0 and n, unlike the Wald interval."""
+    _check_confidence(confidence)
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, "Wilson", confidence)
+    p = successes / n
+    lo, hi = _wilson(p, n, _z_crit(confidence))
+    return Interval(p, lo, hi, int(n), "Wilson", confidence)
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(B <= k), B ~ Binomial(n, p)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return betainc(n - k, k + 1, 1 - p)
+
+
+@lru_cache(maxsize=1024)
+def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
+    """1-based ranks (l, u) of the order statistics bounding the q-quantile; 0 when none.
+
+    x_(j) <= quantile iff at least j values fall below it, so [x_(l), x_(u)] covers it with
+    probability F(u-1) - F(l-1), F the Binomial(n, q) CDF: l is the largest j with
+    F(j-1) <= alpha/2, u the smallest with F(j-1) >= 1 - alpha/2 (F rises with j: bisection).
+    """
+    alpha = (1 - confidence) / 2
+
+    def first(pred) -> int:  # smallest j in 1..n with pred(j), n + 1 if none
+        lo, hi = 1, n + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if pred(mid) else (mid + 1, hi)
+        return lo
+
+    low = first(lambda j: _binom_cdf(j - 1, n, q) > alpha) - 1
+    high = first(lambda j: _binom_cdf(j - 1, n, q) >= 1 - alpha)
+    return low, (high if high <= n else 0)
+
+
+def quantile_ci(values: Iterable[float], q: float, confidence: float = 0.95) -> Interval:
+    """Distribution-free interval for the q-quantile from order statistics.
+
+    +inf is a legitimate value (e.g. "never reached the target"). NaNs are dropped. A bound
+    that the sample is too small to give (e.g. the upper bound of a p95 from 20 values) is NaN.
+    The estimate is the sample quantile that is an observed value (inverted CDF), so it stays
+    meaningful when some values are infinite.
+    """
+    _check_confidence(confidence)
+    x, dropped = _clean(values)
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, "order statistics", confidence, dropped)
+    x = np.sort(x)
+    est = float(np.quantile(x, q, method="inverted_cdf"))
+    low_rank, high_rank = _order_ranks(n, q, confidence)
+    lo = float(x[low_rank - 1]) if low_rank else math.nan
+    hi = float(x[high_rank - 1]) if high_rank else math.nan
+    return Interval(est, lo, hi, n, "order statistics", confidence, dropped)
+
+
+def _pairs(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, int]:
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if xa.shape != xb.shape:
+        raise ValueError(f"paired samples need equal lengths, got {len(xa)} and {len(xb)}")
+    keep = ~(np.isnan(xa) | np.isnan(xb))
+    return xa[keep] - xb[keep], int((~keep).sum())
+
+
+def paired_diff_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean of a - b over pairs (replication i of both arms), t interval over the differences.
+
+    Under common random numbers the pair shares its noise, so this is far narrower than an
+    interval that treats the arms as independent. A pair with a NaN on either side is dropped.
+    """
+    d, dropped = _pairs(a, b)
+    iv = mean_ci(d, confidence)
+    return Interval(iv.estimate, iv.low, iv.high, iv.n, "paired t", confidence, dropped)
+
+
+def welch_diff_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Difference of means as if the arms were independent (Welch-Satterthwaite df).
+
+    Shown next to the paired interval, to make visible what common random numbers buy.
+    """
+    _check_confidence(confidence)
+    xa, da = _clean(a)
+    xb, db = _clean(b)
+    na, nb = len(xa), len(xb)
+    if na < 2 or nb < 2:
+        est = float(xa.mean() - xb.mean()) if na and nb else math.nan
+        return Interval(est, math.nan, math.nan, na + nb, "Welch t", confidence, da + db)
+    va, vb = float(xa.var(ddof=1)) / na, float(xb.var(ddof=1)) / nb
+    est = float(xa.mean() - xb.mean())
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(est, est, est, na + nb, "Welch t", confidence, da + db)
+    df = (va + vb) ** 2 / (va * va / (na - 1) + vb * vb / (nb - 1))
+    hw = _t_crit(confidence, df) * se
+    return Interval(est, est - hw, est + hw, na + nb, "Welch t", confidence, da + db)
+
+
+# --- how many replications -------------------------------------------------------------------
+def replications_needed(std: float, half_width: float, confidence: float = 0.95) -> int:
+    """Smallest n whose t interval t_{n-1} * std / sqrt(n) is at most `half_width` (n >= 2)."""
+    _check_confidence(confidence)
+    if not half_width > 0:
+        raise ValueError(f"half_width must be positive, got {half_width}")
+    if not math.isfinite(std) or std < 0:
+        raise ValueError(f"std must be finite and >= 0, got {std}")
+    if std == 0:
+        return 2
+    n = max(2, math.ceil((_z_crit(confidence) * std / half_width) ** 2))  # normal start: a floor
+    while _t_crit(confidence, n - 1) * std / math.sqrt(n) > half_width:
+        n += 1
+    return n
+
+
+def _wilson_trials_needed(p: float, half_width: float, confidence: float) -> int:
+    """Smallest n whose Wilson interval at the same proportion is at most `half_width` wide."""
+    z = _z_crit(confidence)
+
+    def hw(n: int) -> float:
+        lo, hi = _wilson(p, n, z)
+        return (hi - lo) / 2
+
+    hi = 1
+    while hw(hi) > half_width:
+        hi *= 2
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if hw(mid) > half_width else (lo, mid)
+    return max(hi, 1)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an interval is narrow enough to draw a conclusion from, and if not how many
+    observations (in the interval's own units: replications, pairs or trials) would be."""
+
+    conclusive: bool
+    needed: int | None
+    target_half_width: float
+    reason: str
+
+
+def judge(iv: Interval, rel_tol: float = 0.10, abs_tol: float = 0.0,
+          difference: bool = False) -> Verdict:
+    """Too wide to conclude? A level is too wide when its half-width is over `rel_tol` of the
+    estimate and over `abs_tol` (the resolution that matters for the metric); a difference is
+    too wide when its interval contains 0 and is wider than `abs_tol`.
+
+    The suggested size assumes the spread stays as observed: for t intervals the standard
+    deviation is recovered from the interval itself, for Wilson the proportion.
+    """
+    hw = iv.half_width
+    if iv.n < 2 or math.isnan(hw):
+        return Verdict(False, None, math.nan, f"only {iv.n} observation(s): no interval")
+    if difference:
+        target = max(abs(iv.estimate), abs_tol)
+        ok = not iv.contains(0.0) or hw <= abs_tol
+        reason = ("interval excludes 0" if not iv.contains(0.0) else
+                  "difference is within the resolution" if ok else "interval contains 0")
+    else:
+        target = max(rel_tol * abs(iv.estimate), abs_tol)
+        ok = hw <= target
+        reason = (f"half-width {hw:.3g} within {target:.3g}" if ok else
+                  f"half-width {hw:.3g} over {target:.3g}")
+    if ok or target <= 0:
+        return Verdict(ok, None, target, reason)
+    if iv.method == "Wilson":
+        needed = _wilson_trials_needed(iv.estimate, target, iv.confidence)
+    else:
+        # t intervals: hw = t * s / sqrt(m). For Welch, m is the size of each arm (n/2) and
+        # s = sqrt(s_a^2 + s_b^2); the answer is then replications per arm.
+        welch = iv.method == "Welch t"
+        m = iv.n / 2 if welch else iv.n
+        std = hw * math.sqrt(m) / _t_crit(iv.confidence, max(iv.n - 2, 1) if welch else iv.n - 1)
+        needed = replications_needed(std, target, iv.confidence)
+    return Verdict(False, needed, target, reason)
