@@ -15,11 +15,7 @@ from typing import Iterator
 
 from .engine import CapacityLimitExceeded
 from .runner import SimulationResult, default_workers, simulate
-from .scenario import ScenarioError, load_scenario
-
-POLICY_KEYS = ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
-               "scale_set.resiliencyPolicy.resilientVMDeletionPolicy.enabled")
-
+from .scenario import ScenarioError, compare_arms, load_scenario
 
 class UsageError(Exception):
     """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
@@ -50,35 +46,27 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .report import key_figures, write_report
+    from .report import key_figures
     from .results import manifest, write_run
     scenario = load_scenario(args.file, args.overrides)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     result, wall = _simulate(scenario, args, scenario.name)
     info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
                     overrides=args.overrides, command="run")
-    write_run(result, out, info, report=write_report)
+    write_run(result, out, info)
     print(key_figures(result))
     print(f"\nwrote {out}/ (report.md, summary.csv, events.parquet, plots) in {wall:.1f} s")
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .report import compare_table, write_compare_report
-    from .results import atomic_dir, manifest
-    base = load_scenario(args.file, args.overrides)
-    spec = base.compare
+    import pandas as pd
+    from .results import manifest, write_compare
+    a_set, b_set, labels = compare_arms(load_scenario(args.file, args.overrides))
     if args.a or args.b:
         a_set, b_set, labels = args.a, args.b, ("A", "B")
-    elif spec is not None:
-        a_set, b_set, labels = spec.a, spec.b, spec.labels
-    else:
-        prefixes = [f"fleet.{i}." for i in range(len(base.fleet))] or [""]
-        a_set = [f"{p}{k}=true" for p in prefixes for k in POLICY_KEYS]
-        b_set = [f"{p}{k}=false" for p in prefixes for k in POLICY_KEYS]
-        labels = ("resilient on", "resilient off")
     if args.labels:
-        labels = tuple(args.labels.split(",", 1))
+        labels = tuple(args.labels.split(","))
         if len(labels) != 2:
             raise UsageError("--labels takes two labels separated by a comma")
     arm_a = load_scenario(args.file, args.overrides + a_set)
@@ -86,18 +74,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / f"{arm_a.name}-compare"
     a, wall_a = _simulate(arm_a, args, labels[0])
     b, wall_b = _simulate(arm_b, args, labels[1])
-    with atomic_dir(out) as tmp:
-        a.summary.to_csv(tmp / "summary_a.csv", index=False)
-        b.summary.to_csv(tmp / "summary_b.csv", index=False)
-        table = compare_table(a.summary, b.summary)
-        table.to_csv(tmp / "compare.csv", index=False)
-        write_compare_report(a, b, labels, tmp)
-        info = manifest(arm_a, seed=args.seed, replications=args.replications,
-                        wall_time_s=wall_a + wall_b, command="compare", labels=list(labels),
-                        arm_a_overrides=args.overrides + a_set,
-                        arm_b_overrides=args.overrides + b_set)
-        (tmp / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-    import pandas as pd
+    info = manifest(arm_a, seed=args.seed, replications=args.replications,
+                    wall_time_s=wall_a + wall_b, command="compare", labels=list(labels),
+                    arm_a_overrides=args.overrides + a_set, arm_b_overrides=args.overrides + b_set)
+    table = write_compare(a, b, labels, out, info)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(f"{labels[0]} (A) minus {labels[1]} (B), paired by replication "
               "(common random numbers), 95% CI:")
@@ -131,6 +111,22 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     (out / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
     print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
           f"{args.replications} replications in {wall:.1f} s")
+    return 0
+
+
+def _cmd_gallery(args: argparse.Namespace) -> int:
+    from .gallery import build_gallery
+    files = sorted(Path(args.scenarios).glob("*.toml"))
+    if not files:
+        raise UsageError(f"{args.scenarios}: no scenario files (*.toml)")
+    for path in files:  # every scenario must be valid before anything is rewritten
+        load_scenario(path)
+    start = time.perf_counter()
+    with _progress(3 * len(files) * args.replications, args.quiet, "gallery") as step:
+        index = build_gallery(Path(args.scenarios), Path(args.out), replications=args.replications,
+                              seed=args.seed, workers=args.workers, progress=step)
+    print(f"wrote {index} and {len(files)} scenarios' reports in "
+          f"{time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -194,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a swept key and its values (repeat for more keys); default: [sweep.grid]")
     p.add_argument("--events", action="store_true", help="keep every cell's full event log")
     p.set_defaults(func=_cmd_sweep)
+
+    from .gallery import GALLERY_REPLICATIONS, GALLERY_SEED
+    p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "
+                                       "plots and policy comparison")
+    p.add_argument("--scenarios", default="scenarios", help="folder of scenario files")
+    p.add_argument("--out", default="results")
+    p.add_argument("--replications", "-n", type=int, default=GALLERY_REPLICATIONS)
+    p.add_argument("--seed", type=int, default=GALLERY_SEED)
+    p.add_argument("--workers", "-w", type=int, default=default_workers())
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=_cmd_gallery)
 
     p = sub.add_parser("resiliency-view",
                        help="the VMs at a moment of a run, as GET ...?$expand=resiliencyView JSON")

@@ -13,7 +13,7 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -67,17 +67,40 @@ def manifest(scenario: Scenario, *, seed: int, replications: int, wall_time_s: f
     }
 
 
-def write_run(result, out_dir: Path, info: dict[str, Any],
-              report: Callable[[Any, Path], Any] | None = None) -> Path:
-    """Write a SimulationResult's files (and its report) into `out_dir`, atomically."""
+def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = True) -> Path:
+    """Write a run's files, its report and plots into `out_dir`, atomically.
+
+    `parquet=False` leaves out the event log and samples (the gallery keeps only what reads).
+    """
+    from .report import write_report
     with atomic_dir(out_dir) as tmp:
-        result.events.to_parquet(tmp / "events.parquet", index=False)
-        result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
+        if parquet:
+            result.events.to_parquet(tmp / "events.parquet", index=False)
+            result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
         result.summary.to_csv(tmp / "summary.csv", index=False)
-        if report is not None:
-            report(result, tmp)
-        (tmp / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        if len(result.scale_sets) > len(result.summary):
+            result.scale_sets.to_csv(tmp / "scale_sets.csv", index=False)
+        write_report(result, tmp)
+        _write_json(tmp / "manifest.json", info)
     return Path(out_dir)
+
+
+def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any]
+                  ) -> pd.DataFrame:
+    """Write both arms' summaries, the paired comparison and its report, atomically."""
+    from .report import compare_table, write_compare_report
+    with atomic_dir(out_dir) as tmp:
+        a.summary.to_csv(tmp / "summary_a.csv", index=False)
+        b.summary.to_csv(tmp / "summary_b.csv", index=False)
+        table = compare_table(a.summary, b.summary)
+        table.to_csv(tmp / "compare.csv", index=False)
+        write_compare_report(a, b, labels, tmp)
+        _write_json(tmp / "manifest.json", info)
+    return table
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

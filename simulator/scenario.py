@@ -394,6 +394,21 @@ def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
     return problems
 
 
+POLICY_KEYS = ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
+               "scale_set.resiliencyPolicy.resilientVMDeletionPolicy.enabled")
+
+
+def compare_arms(scenario: Scenario) -> tuple[list[str], list[str], tuple[str, str]]:
+    """The two arms of `compare`: the scenario's [compare] table, else Resilient create and
+    delete on versus off (in every scale set of a fleet)."""
+    if scenario.compare is not None:
+        return list(scenario.compare.a), list(scenario.compare.b), scenario.compare.labels
+    prefixes = [f"fleet.{i}." for i in range(len(scenario.fleet))] or [""]
+    return ([f"{p}{k}=true" for p in prefixes for k in POLICY_KEYS],
+            [f"{p}{k}=false" for p in prefixes for k in POLICY_KEYS],
+            ("resilient on", "resilient off"))
+
+
 # --- loading -----------------------------------------------------------------------------------
 def _data_path(data: Any, loc: tuple) -> list[str]:
     """The error's location as a path through the input: drops the elements pydantic adds
