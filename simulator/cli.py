@@ -161,7 +161,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vmss-sim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="vmss-sim", description="Simulate Azure VM Scale Sets under Resilient create and "
+                                     "delete: what-if runs, comparisons, sweeps and reports.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a scenario; write events, summary, report and plots")
@@ -195,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "
                                        "plots and policy comparison")
     p.add_argument("--scenarios", default="scenarios", help="folder of scenario files")
-    p.add_argument("--out", default="results")
+    p.add_argument("--out", default="results", help="results folder: writes gallery/ and README.md")
     p.add_argument("--replications", "-n", type=int, default=GALLERY_REPLICATIONS)
     p.add_argument("--seed", type=int, default=GALLERY_SEED)
     p.add_argument("--workers", "-w", type=int, default=default_workers())

@@ -1,8 +1,10 @@
 """The results gallery: every bundled scenario's report, plots and policy comparison.
 
-`vmss-sim gallery` regenerates `results/` from `scenarios/` with a recorded seed and number of
-replications (kept in each run's manifest.json), so a test can rerun one scenario and check
-that the committed numbers are still what the code produces.
+`vmss-sim gallery` regenerates `results/gallery/` (and the index `results/README.md`) from
+`scenarios/` with a recorded seed and number of replications (kept in each run's
+manifest.json), so a test can rerun one scenario and check that the committed numbers are
+still what the code produces. Plain `vmss-sim run` writes to `results/<name>/`, which git
+ignores, so trying a scenario never touches the committed gallery.
 """
 from __future__ import annotations
 
@@ -44,11 +46,12 @@ def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICA
             "labels": " vs ".join(labels)}
 
 
-def build_gallery(scenarios: Path, out: Path, **kwargs) -> Path:
-    """Every scenario of `scenarios/` into `out/`, and an index `out/README.md`."""
-    entries = [build_scenario(p, out, **kwargs) for p in sorted(Path(scenarios).glob("*.toml"))]
-    write_index(out, entries)
-    return out / "README.md"
+def build_gallery(scenarios: Path, results: Path, **kwargs) -> Path:
+    """Every scenario of `scenarios/` into `results/gallery/`, and the index `results/README.md`."""
+    entries = [build_scenario(p, results / "gallery", **kwargs)
+               for p in sorted(Path(scenarios).glob("*.toml"))]
+    write_index(results, entries)
+    return results / "README.md"
 
 
 def write_index(out: Path, entries: list[dict[str, str]]) -> None:
@@ -59,10 +62,10 @@ def write_index(out: Path, entries: list[dict[str, str]]) -> None:
              "its two policy arms under common random numbers.", "",
              "| scenario | question | report | plots | comparison |", "|---|---|---|---|---|"]
     for e in entries:
-        n = e["name"]
+        n = f"gallery/{e['name']}"
         plots = ", ".join(f"[{p}]({n}/{p}.png)" for p in ("capacity", "time_to_target",
                                                           "failure_rates"))
-        lines.append(f"| {n} | {e['question']} | [report.md]({n}/report.md) | {plots} | "
+        lines.append(f"| {e['name']} | {e['question']} | [report.md]({n}/report.md) | {plots} | "
                      f"[{e['labels']}]({n}/compare/compare.md) |")
     tmp = out / ".README.md.tmp"
     tmp.write_text("\n".join(lines) + "\n")

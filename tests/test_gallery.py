@@ -15,14 +15,14 @@ def test_gallery_index_links_every_scenario():
     index = (RESULTS / "README.md").read_text()
     for scenario in sorted((RESULTS.parent / "scenarios").glob("*.toml")):
         name = scenario.stem
-        assert f"({name}/report.md)" in index, name
-        assert (RESULTS / name / "report.md").is_file(), name
-        assert (RESULTS / name / "compare" / "compare.md").is_file(), name
+        assert f"(gallery/{name}/report.md)" in index, name
+        assert (RESULTS / "gallery" / name / "report.md").is_file(), name
+        assert (RESULTS / "gallery" / name / "compare" / "compare.md").is_file(), name
 
 
 def test_regenerated_baseline_matches_the_committed_summary(tmp_path, monkeypatch):
     monkeypatch.chdir(RESULTS.parent)
-    committed = RESULTS / "baseline"
+    committed = RESULTS / "gallery" / "baseline"
     file, seed, replications = recorded(committed)
     build_scenario(Path(file), tmp_path, replications=replications, seed=seed, workers=1)
     fresh = tmp_path / "baseline"
