@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .calibrate import CalibrationError
 from .engine import CapacityLimitExceeded
 from .runner import SimulationResult, default_workers, simulate
 from .scenario import ScenarioError, compare_arms, load_scenario
@@ -130,6 +131,31 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate_model(args: argparse.Namespace) -> int:
+    from .validation import DEFAULT_SEED, format_table, run_validation
+    table = run_validation(replications_scale=args.scale,
+                           seed=DEFAULT_SEED if args.seed is None else args.seed)
+    print(format_table(table))
+    bad = int((table["verdict"] != "ok").sum())
+    print(f"\n{len(table) - bad} of {len(table)} cases agree with their closed form "
+          "(99% interval contains the exact value)")
+    return 1 if bad else 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate, read_log, to_toml
+    fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(fragment)
+        tmp.replace(out)
+        print(f"wrote {out}")
+    else:
+        print(fragment, end="")
+    return 0
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     from .results import read_run
     from .view import resiliency_view
@@ -193,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", action="store_true", help="keep every cell's full event log")
     p.set_defaults(func=_cmd_sweep)
 
+    p = sub.add_parser("validate-model",
+                       help="compare the simulator with closed-form answers: a verdict per case")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply every case's replications (default 1)")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=_cmd_validate_model)
+
+    p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
+    p.add_argument("log", help="CSV or Parquet: one row per attempt, or an events.parquet")
+    p.add_argument("--out", help="write the TOML fragment here (default: print it)")
+    p.add_argument("--durations", choices=("lognormal", "empirical"), default="lognormal",
+                   help="fitted lognormal (default) or the observed sample")
+    p.set_defaults(func=_cmd_calibrate)
+
     from .gallery import GALLERY_REPLICATIONS, GALLERY_SEED
     p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "
                                        "plots and policy comparison")
@@ -220,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ScenarioError, CapacityLimitExceeded, UsageError) as err:
+    except (ScenarioError, CapacityLimitExceeded, UsageError, CalibrationError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -215,7 +215,8 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Interval:
         return Interval(math.nan, math.nan, math.nan, 0, "Wilson", confidence)
     p = successes / n
     lo, hi = _wilson(p, n, _z_crit(confidence))
-    return Interval(p, lo, hi, int(n), "Wilson", confidence)
+    # rounding can put a bound a hair past p at k = 0 or k = n: an interval contains its estimate
+    return Interval(p, min(lo, p), max(hi, p), int(n), "Wilson", confidence)
 
 
 def _binom_cdf(k: int, n: int, p: float) -> float:

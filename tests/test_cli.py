@@ -148,3 +148,26 @@ def test_usage_errors_exit_2(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_validate_model_prints_a_verdict_per_case(capsys):
+    assert main(["validate-model", "--scale", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "windows_one_retry_p_failed" in out and "MISMATCH" not in out
+    assert "13 of 13 cases agree" in out
+
+
+def test_calibrate_writes_a_fragment_a_scenario_accepts(run_dir, tmp_path, capsys):
+    import tomllib
+    from simulator.scenario import parse_scenario
+    out = tmp_path / "faults.toml"
+    assert main(["calibrate", str(run_dir / "events.parquet"), "--out", str(out)]) == 0
+    fragment = tomllib.loads(out.read_text())
+    assert set(fragment["faults"]) <= {"create", "delete", "attach"}
+    parse_scenario({"horizon_min": 60, **fragment})
+
+
+def test_calibrate_bad_log_exits_2(capsys):
+    assert main(["calibrate", "tests/data/calibration/end_before_start.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "end_before_start.csv, line 4" in err and "Traceback" not in err
