@@ -362,9 +362,10 @@ def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     flexible = sc.scale_set.orchestration == P.FLEXIBLE
     for i, a in enumerate(sc.timeline):
-        if a.at_min > sc.horizon_min:
-            problems.append((f"{prefix}timeline.{i}.at_min", f"{a.at_min:g} is past horizon_min "
-                                                     f"({sc.horizon_min:g}); expected at most that"))
+        if a.at_min >= sc.horizon_min:
+            problems.append((f"{prefix}timeline.{i}.at_min",
+                             f"{a.at_min:g} is past horizon_min ({sc.horizon_min:g}) or at it; "
+                             "expected less (the horizon is exclusive: nothing happens at it)"))
         if isinstance(a, AttachAction) and not flexible:
             problems.append((f"{prefix}timeline.{i}.action", "attach needs Flexible orchestration"))
     for i, s in enumerate(sc.faults.scripted):
@@ -376,6 +377,8 @@ def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
             capacity += a.count
         elif isinstance(a, ScaleInAction):
             capacity = max(0, capacity - a.count)
+        elif isinstance(a, DeleteAction):  # at most this many go (busy or gone VMs are skipped)
+            capacity = max(0, capacity - len(set(a.vms)))
         elif isinstance(a, SetCapacityAction):
             capacity = a.capacity
         if capacity > limit:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator import ScenarioError, parse_scenario, simulate
 from simulator.cli import main
 
 BAD = Path(__file__).parent / "data" / "bad"
@@ -83,3 +84,13 @@ def test_process_exit_code_and_no_traceback():
 def test_bundled_scenarios_validate(capsys):
     for path in sorted(Path("scenarios").glob("*.toml")):
         assert main(["validate", str(path)]) == 0, path
+def test_action_at_the_horizon_is_rejected_because_the_horizon_is_exclusive():
+    with pytest.raises(ScenarioError, match="horizon is exclusive"):
+        parse_scenario({"horizon_min": 60, "timeline": [{"at_min": 60, "action": "create", "count": 1}]})
+def test_limit_check_counts_capacity_freed_by_deleting_chosen_instances():
+    sc = {"horizon_min": 100, "scale_set": {"orchestration": "Uniform"},
+          "timeline": [{"at_min": 0, "action": "create", "count": 100},
+                       {"at_min": 20, "action": "delete", "vms": [0]},
+                       {"at_min": 50, "action": "scale_out", "count": 1}]}
+    r = simulate(sc, replications=1, seed=0)
+    assert r.summary.target_capacity[0] == 100
