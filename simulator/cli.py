@@ -88,7 +88,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import cell_count, grid_cells, parse_grid, run_sweep, write_sweep_outputs
+    from .sweep import (cell_count, grid_cells, parse_grid, run_sweep, sweep_table,
+                        write_sweep_outputs)
     grid = parse_grid(args.grid)
     scenario = load_scenario(args.file, args.overrides)
     if not grid and scenario.sweep is not None:
@@ -108,7 +109,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     info = {"scenario_name": scenario.name, "seed": args.seed, "replications": args.replications,
             "grid": grid, "overrides": args.overrides, "wall_time_s": round(wall, 3),
             "cells": [dict(c.values, cell=c.key) for c in grid_cells(grid)]}
-    write_sweep_outputs(summary, grid, out, info)
+    scale_sets = sweep_table(out, grid_cells(grid), "scale_sets") if scenario.fleet else None
+    write_sweep_outputs(summary, grid, out, info, scale_sets)
     (out / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
     print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
           f"{args.replications} replications in {wall:.1f} s")

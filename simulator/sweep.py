@@ -116,7 +116,13 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
         if len(finished[cell]) == len(parts):
             _save_cell(cells_dir / cell.key, collect(scenarios[cell], seed, replications,
                                                      finished.pop(cell)), prints[cell])
-    return pd.concat([read_cell(cells_dir / c.key, c) for c in cells], ignore_index=True)
+    return sweep_table(out, cells)
+
+
+def sweep_table(out: Path, cells: list[Cell], table: str = "summary") -> pd.DataFrame:
+    """A table of every saved cell (`summary` fleet-wide, or `scale_sets`), grid values first."""
+    return pd.concat([read_cell(Path(out) / "cells" / c.key, c, table) for c in cells],
+                     ignore_index=True)
 
 
 def _saved_fingerprint(folder: Path) -> dict[str, Any] | None:
@@ -172,9 +178,27 @@ def cell_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict[str, Any]
-                        ) -> list[Path]:
-    """summary.parquet, sweep.md (a line per cell) and a plot per swept parameter."""
+def _metric_rows(frame: pd.DataFrame, group_by: list[str], shown: list[str]) -> list[str]:
+    """One markdown row per group (a cell, or a cell's scale set), showing `shown` columns."""
+    rows = []
+    for _, group in frame.groupby(group_by, sort=False):
+        metrics = cell_metrics(group)
+        cells = [metrics[c].format(scale=100 if kind == "share" else 1,
+                                   suffix="%" if kind == "share" else "")
+                 for c, _, kind, _ in KEY_METRICS]
+        rows.append("| " + " | ".join([str(group[k].iloc[0]) for k in shown] + cells) + " |")
+    return rows
+
+
+def _table_head(columns: list[str]) -> list[str]:
+    labels = columns + [label for _, label, _, _ in KEY_METRICS]
+    return ["| " + " | ".join(labels) + " |", "|" + "---|" * len(labels)]
+
+
+def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict[str, Any],
+                        scale_sets: pd.DataFrame | None = None) -> list[Path]:
+    """summary.parquet, sweep.md (a line per cell) and a plot per swept parameter; for a fleet
+    also scale_sets.parquet and a line per cell and scale set."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -188,14 +212,12 @@ def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict
              f"{len(per_cell)} cells x {info['replications']} replications, seed {info['seed']}; "
              "every cell shares the seed (common random numbers). 95% intervals: Student t for "
              "means, Wilson for shares (pooled over replications).", "",
-             "| " + " | ".join(keys + [label for _, label, _, _ in KEY_METRICS]) + " |",
-             "|" + "---|" * (len(keys) + len(KEY_METRICS))]
-    for cell, metrics in per_cell.items():
-        values = [str(first.loc[cell, k]) for k in keys]
-        cells = [metrics[c].format(scale=100 if kind == "share" else 1,
-                                   suffix="%" if kind == "share" else "")
-                 for c, _, kind, _ in KEY_METRICS]
-        lines.append("| " + " | ".join(values + cells) + " |")
+             *_table_head(keys), *_metric_rows(summary, ["cell"], keys)]
+    if scale_sets is not None:
+        written.append(_atomic_write(out / "scale_sets.parquet",
+                                     lambda p: scale_sets.to_parquet(p, index=False)))
+        lines += ["", "## Per scale set", "", *_table_head(keys + ["scale set"]),
+                  *_metric_rows(scale_sets, ["cell", "scale_set"], keys + ["scale_set"])]
     lines += ["", "Plots (one per swept parameter, lines for the other parameters' values):", ""]
     for key in keys:
         name = f"sweep-{_slug(key)}.png"

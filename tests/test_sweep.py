@@ -126,3 +126,20 @@ def test_bad_grid_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "faults.create.OSProvisioningTimedOut" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_fleet_sweep_reports_per_scale_set_and_fleet_wide(tmp_path, capsys):
+    out = tmp_path / "fleet"
+    sizes = ["--set", "fleet.0.timeline.0.count=40", "--set", "fleet.1.timeline.0.count=20",
+             "--set", "fleet.2.timeline.0.count=30"]
+    assert main(["sweep", "scenarios/fleet-regional-incident.toml", *sizes, "--grid",
+                 "faults.windows.0.create.OSProvisioningTimedOut=0.04,0.12", "-n", "3",
+                 "--out", str(out), "-q", "--workers", "1"]) == 0
+    per_set = pd.read_parquet(out / "scale_sets.parquet")
+    fleet = pd.read_parquet(out / "summary.parquet")
+    assert set(per_set.scale_set) == {"web", "workers", "batch"}
+    assert (fleet.scale_set == "(fleet)").all() and len(fleet) == 2 * 3
+    sums = per_set.groupby(["cell", "replication"], sort=False)["failed_vms"].sum().to_numpy()
+    assert (sums == fleet["failed_vms"].to_numpy()).all()
+    text = (out / "sweep.md").read_text()
+    assert "## Per scale set" in text and text.count("| batch |") == 2
