@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import multiprocessing
@@ -47,38 +47,62 @@ class SimulationResult:
 
 @dataclass
 class Chunk:
-    """What one worker returns for a run of replications: rows and mergeable aggregates."""
+    """What one worker returns for a run of replications: compact frames and count grids."""
 
-    rows: list[dict] = field(default_factory=list)
-    member_rows: list[dict] = field(default_factory=list)
-    events: pd.DataFrame | None = None  # framed in the worker: far cheaper to send than tuples
-    samples: pd.DataFrame | None = None
-    times: np.ndarray | None = None
-    grids: np.ndarray | None = None  # (replication, scale set, column, grid point), for Bands
+    summary: pd.DataFrame
+    scale_sets: pd.DataFrame | None  # None for a single scale set: its rows are the summary
+    events: pd.DataFrame  # framed in the worker: far cheaper to send than tuples
+    samples: pd.DataFrame
+    times: np.ndarray
+    grids: np.ndarray | None  # (replication, scale set, column, grid point), folded into Bands
 
 
 def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_events: bool,
               keep_timeseries: bool) -> Chunk:
     """Run some replications of a scenario (in whatever process this is called)."""
     faults = [FaultModel(member) for member in scenario.members()]
-    out = Chunk()
-    events: list = []
-    samples: list = []
-    grids = []
     names = band_names(scenario)
+    rows, member_rows, events, samples, grids = [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
-        ev, sm, row, member_rows = run_replication(scenario, faults, ss, r, keep_events)
-        out.rows.append(row)
-        out.member_rows.extend(member_rows)
+        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
+        rows.append(row)
+        member_rows.extend(per_set)
         events.extend(ev)
-        out.times, grid = Bands.grid(sm, names)
+        times, grid = Bands.grid(sm, names)
         grids.append(grid)
         if keep_timeseries:
             samples.extend(sm)
-    out.grids = np.stack(grids)
-    out.events = events_frame(events)
-    out.samples = pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS))
-    return out
+    return Chunk(pd.DataFrame(rows),
+                 pd.DataFrame(member_rows) if len(scenario.members()) > 1 else None,
+                 events_frame(events),
+                 pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS)),
+                 times, np.stack(grids))
+
+
+class Collector:
+    """Gathers one scenario's chunks as they finish, in flat memory: each chunk's count grids
+    are folded into the bands at once; only its small frames are kept, to be put in
+    replication order at the end."""
+
+    def __init__(self, scenario: Scenario, seed: int, replications: int):
+        self.scenario, self.seed, self.replications = scenario, seed, replications
+        self.bands = new_bands(scenario)
+        self.chunks: list[tuple[int, Chunk]] = []
+
+    def add(self, part: list[int], chunk: Chunk) -> None:
+        self.bands.add(chunk.times, chunk.grids)
+        chunk.grids = None
+        self.chunks.append((part[0], chunk))
+
+    def result(self) -> SimulationResult:
+        ordered = [chunk for _, chunk in sorted(self.chunks, key=lambda fc: fc[0])]
+        summary = summary_frame([c.summary for c in ordered])
+        scale_sets = (summary if ordered[0].scale_sets is None
+                      else summary_frame([c.scale_sets for c in ordered]))
+        return SimulationResult(self.scenario, self.seed, self.replications,
+                                _concat([c.events for c in ordered]), summary,
+                                _concat([c.samples for c in ordered]), scale_sets,
+                                self.bands.frame())
 
 
 def new_bands(scenario: Scenario) -> Bands:
@@ -130,23 +154,6 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
             yield (*futures[future], future.result())
 
 
-def collect(scenario: Scenario, seed: int, replications: int,
-            finished: list[tuple[list[int], Chunk]]) -> SimulationResult:
-    """Put a scenario's finished chunks together in replication order."""
-    bands = new_bands(scenario)
-    finished = sorted(finished, key=lambda pc: pc[0][0])
-    for _, chunk in finished:
-        bands.add(chunk.times, chunk.grids)
-    ordered = [chunk for _, chunk in finished]
-    return SimulationResult(
-        scenario, seed, replications,
-        _concat([c.events for c in ordered]),
-        summary_frame([row for c in ordered for row in c.rows]),
-        _concat([c.samples for c in ordered]),
-        summary_frame([row for c in ordered for row in c.member_rows]),
-        bands.frame())
-
-
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
              keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
              scheduler: str | None = None,
@@ -160,17 +167,17 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
     jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
-    finished = []
+    collector = Collector(scenario, seed, replications)
     for _, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
                                   workers=workers, scheduler=scheduler):
-        finished.append((part, chunk))
+        collector.add(part, chunk)
         if progress is not None:
             progress(len(part))
-    return collect(scenario, seed, replications, finished)
+    return collector.result()
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
 
 
 def events_frame(rows: list) -> pd.DataFrame:
@@ -181,9 +188,9 @@ def events_frame(rows: list) -> pd.DataFrame:
                          "operation_id": "int64", "attempt": "int64"})
 
 
-def summary_frame(rows: list[dict]) -> pd.DataFrame:
-    """Summary rows as a frame; error-code columns absent from a row count zero."""
-    summary = pd.DataFrame(rows)
+def summary_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks' summary rows as one frame; error-code columns a chunk never saw count zero."""
+    summary = _concat(parts)
     error_cols = sorted(c for c in summary.columns if c.startswith("errors."))
     summary[error_cols] = summary[error_cols].fillna(0).astype("int64")
     return summary[[c for c in summary.columns if c not in error_cols] + error_cols]

@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 import tomllib
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +21,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from .results import atomic_dir, scenario_record
-from .runner import Chunk, chunks, collect, execute
+from .runner import Collector, chunks, execute
 from .scenario import Scenario, ScenarioError, load_scenario
 
 Grid = dict[str, list[Any]]
@@ -107,15 +106,14 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
         on_skip((len(cells) - len(pending)) * replications)
     parts = chunks(range(replications), max(workers, 1))
     jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
-    finished: dict[Cell, list[tuple[list[int], Chunk]]] = defaultdict(list)
+    collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
     for cell, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=False,
                                      workers=workers, scheduler=scheduler):
-        finished[cell].append((part, chunk))
+        collectors[cell].add(part, chunk)
         if progress is not None:
             progress(len(part))
-        if len(finished[cell]) == len(parts):
-            _save_cell(cells_dir / cell.key, collect(scenarios[cell], seed, replications,
-                                                     finished.pop(cell)), prints[cell])
+        if len(collectors[cell].chunks) == len(parts):
+            _save_cell(cells_dir / cell.key, collectors.pop(cell).result(), prints[cell])
     return sweep_table(out, cells)
 
 

@@ -32,7 +32,8 @@ def test_a_replication_gives_the_same_numbers_alone_or_among_others(incident):
     from simulator.runner import run_chunk
     many = simulate(incident, replications=6, seed=9)
     part = run_chunk(incident, 9, [4], keep_events=True, keep_timeseries=True)
-    for key, value in part.rows[0].items():
+    alone = part.summary.iloc[0]
+    for key, value in alone.items():
         assert many.summary.loc[4, key] == value or (value != value and many.summary.loc[4, key]
                                                      != many.summary.loc[4, key]), key
     ev = many.events[many.events.replication == 4].reset_index(drop=True)
