@@ -14,12 +14,35 @@ from pathlib import Path
 from typing import Iterator
 
 from .calibrate import CalibrationError
-from .engine import CapacityLimitExceeded
+from .results import OutputError, atomic_write, check_output_dir
 from .runner import SimulationResult, default_workers, simulate
 from .scenario import ScenarioError, compare_arms, load_scenario
 
+
 class UsageError(Exception):
     """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
+
+
+def _count(text: str, least: int = 0) -> int:
+    """An argparse type: a whole number >= least."""
+    value = int(text)
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text}")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
 
 
 @contextmanager
@@ -39,10 +62,25 @@ def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[Simulation
     return result, time.perf_counter() - start
 
 
+def _out(args: argparse.Namespace, default: Path) -> Path:
+    """The output folder, checked before any work so a refusal costs nothing."""
+    return check_output_dir(Path(args.out) if args.out else default)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .sweep import grid_cells
     scenario = load_scenario(args.file, args.overrides)
-    print(f"{args.file}: ok ({scenario.name}, {len(scenario.timeline)} timeline actions, "
-          f"horizon {scenario.horizon_min:g} min{', hypothetical' if scenario.hypothetical else ''})")
+    a_set, b_set, _ = compare_arms(scenario)  # the default arms and grid must load too
+    for arm in (a_set, b_set):
+        load_scenario(args.file, args.overrides + arm)
+    if scenario.sweep is not None:
+        for cell in grid_cells(dict(scenario.sweep.grid)):
+            cell.scenario(args.file, args.overrides)
+    members = scenario.members()
+    actions = sum(len(m.timeline) for m in members)
+    print(f"{args.file}: ok ({scenario.name}, {len(members)} scale set(s), {actions} timeline "
+          f"actions, horizon {scenario.horizon_min:g} min"
+          f"{', hypothetical' if scenario.hypothetical else ''})")
     return 0
 
 
@@ -50,7 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .report import key_figures
     from .results import manifest, write_run
     scenario = load_scenario(args.file, args.overrides)
-    out = Path(args.out) if args.out else Path("results") / scenario.name
+    out = _out(args, Path("results") / scenario.name)
     result, wall = _simulate(scenario, args, scenario.name)
     info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
                     overrides=args.overrides, command="run")
@@ -72,7 +110,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise UsageError("--labels takes two labels separated by a comma")
     arm_a = load_scenario(args.file, args.overrides + a_set)
     arm_b = load_scenario(args.file, args.overrides + b_set)
-    out = Path(args.out) if args.out else Path("results") / f"{arm_a.name}-compare"
+    out = _out(args, Path("results") / f"{arm_a.name}-compare")
     a, wall_a = _simulate(arm_a, args, labels[0])
     b, wall_b = _simulate(arm_b, args, labels[1])
     info = manifest(arm_a, seed=args.seed, replications=args.replications,
@@ -88,30 +126,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import (cell_count, grid_cells, parse_grid, run_sweep, sweep_table,
+    from .sweep import (cell_count, grid_cells, resolve_grid, run_sweep, sweep_table,
                         write_sweep_outputs)
-    grid = parse_grid(args.grid)
+    grid = resolve_grid(args.file, args.overrides, args.grid)
     scenario = load_scenario(args.file, args.overrides)
-    if not grid and scenario.sweep is not None:
-        grid = dict(scenario.sweep.grid)
-    if not grid:
-        raise UsageError(f"{args.file}: nothing to sweep: give --grid path=v1,v2 or a "
-                         "[sweep.grid] table")
-    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-sweep"
-    total = cell_count(grid) * args.replications
+    out = _out(args, Path("results") / f"{scenario.name}-sweep")
     start = time.perf_counter()
-    with _progress(total, args.quiet, f"{cell_count(grid)} cells") as step:
+    with _progress(cell_count(grid) * args.replications, args.quiet,
+                   f"{cell_count(grid)} cells") as step:
         summary = run_sweep(args.file, grid, overrides=args.overrides,
                             replications=args.replications, seed=args.seed, out=out,
                             workers=args.workers, scheduler=args.scheduler,
                             keep_events=args.events, progress=step, on_skip=step)
     wall = time.perf_counter() - start
-    info = {"scenario_name": scenario.name, "seed": args.seed, "replications": args.replications,
-            "grid": grid, "overrides": args.overrides, "wall_time_s": round(wall, 3),
-            "cells": [dict(c.values, cell=c.key) for c in grid_cells(grid)]}
-    scale_sets = sweep_table(out, grid_cells(grid), "scale_sets") if scenario.fleet else None
+    cells = grid_cells(grid)
+    info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
+            "replications": args.replications, "grid": grid, "overrides": args.overrides,
+            "wall_time_s": round(wall, 3), "cells": [dict(c.values, cell=c.key) for c in cells]}
+    scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
     write_sweep_outputs(summary, grid, out, info, scale_sets)
-    (out / "manifest.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
     print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
           f"{args.replications} replications in {wall:.1f} s")
     return 0
@@ -148,11 +182,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import calibrate, read_log, to_toml
     fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
     if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(fragment)
-        tmp.replace(out)
-        print(f"wrote {out}")
+        print(f"wrote {atomic_write(Path(args.out), fragment)}")
     else:
         print(fragment, end="")
     return 0
@@ -161,13 +191,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_view(args: argparse.Namespace) -> int:
     from .results import read_run
     from .view import resiliency_view
-    try:
-        scenario, events, _ = read_run(Path(args.run_dir))
-    except FileNotFoundError as err:
-        raise UsageError(str(err)) from None
+    scenario, events, _ = read_run(Path(args.run_dir))
     if args.replication not in set(events["replication"].unique()):
         raise UsageError(f"{args.run_dir}: no replication {args.replication} in events.parquet")
-    print(json.dumps(resiliency_view(events, scenario, args.at, args.replication), indent=2))
+    try:
+        view = resiliency_view(events, scenario, args.at, args.replication, args.scale_set)
+    except KeyError as err:
+        raise UsageError(f"{args.run_dir}: {err.args[0]}; a fleet's view needs --scale-set") \
+            from None
+    print(json.dumps(view, indent=2))
     return 0
 
 
@@ -178,11 +210,12 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replications", "-n", type=int, default=100, help="default 100")
-    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1), default=100,
+                   help="default 100")
+    p.add_argument("--seed", type=_count, default=0, help="a whole number >= 0 (default 0)")
     p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--workers", "-w", type=int, default=default_workers(),
+    p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
                    help="local worker processes (default: all cores; 1 runs in-process)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
@@ -223,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate-model",
                        help="compare the simulator with closed-form answers: a verdict per case")
-    p.add_argument("--scale", type=float, default=1.0,
+    p.add_argument("--scale", type=_positive, default=1.0,
                    help="multiply every case's replications (default 1)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_count, default=None)
     p.set_defaults(func=_cmd_validate_model)
 
     p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
@@ -240,30 +273,36 @@ def build_parser() -> argparse.ArgumentParser:
                                        "plots and policy comparison")
     p.add_argument("--scenarios", default="scenarios", help="folder of scenario files")
     p.add_argument("--out", default="results", help="results folder: writes gallery/ and README.md")
-    p.add_argument("--replications", "-n", type=int, default=GALLERY_REPLICATIONS)
-    p.add_argument("--seed", type=int, default=GALLERY_SEED)
-    p.add_argument("--workers", "-w", type=int, default=default_workers())
+    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1),
+                   default=GALLERY_REPLICATIONS)
+    p.add_argument("--seed", type=_count, default=GALLERY_SEED)
+    p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers())
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=_cmd_gallery)
 
     p = sub.add_parser("resiliency-view",
                        help="the VMs at a moment of a run, as GET ...?$expand=resiliencyView JSON")
     p.add_argument("run_dir", help="a folder written by vmss-sim run")
-    p.add_argument("--at", type=float, required=True, metavar="MINUTE")
-    p.add_argument("--replication", type=int, default=0)
+    p.add_argument("--at", type=_finite, required=True, metavar="MINUTE")
+    p.add_argument("--replication", type=_count, default=0)
+    p.add_argument("--scale-set", help="which scale set of a fleet (a single one needs none)")
     p.set_defaults(func=_cmd_view)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "replications", 1) < 1:
-        print("error: --replications must be at least 1", file=sys.stderr)
-        return 2
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0), or a bad argument: argparse said why (2)
+        return int(done.code or 0)
     try:
         return args.func(args)
-    except (ScenarioError, CapacityLimitExceeded, UsageError, CalibrationError) as err:
+    except (ScenarioError, UsageError, CalibrationError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a folder or file the OS refuses, a scheduler that does not answer
+        where = f" (Dask scheduler {args.scheduler})" if getattr(args, "scheduler", None) else ""
+        print(f"error{where}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: nothing written", file=sys.stderr)

@@ -19,18 +19,13 @@ from .scenario import (AttachAction, CreateAction, DeleteAction, DeleteFailedAct
                        ScaleInAction, Scenario, SetCapacityAction, SetPolicyAction)
 
 
-class CapacityLimitExceeded(RuntimeError):
-    """A scale-out asked for more instances than the orchestration mode allows."""
-
-
 class VM:
-    __slots__ = ("index", "state", "busy", "deletion_status", "deletes")
+    __slots__ = ("index", "state", "busy", "deletes")
 
     def __init__(self, index: int):
         self.index = index
         self.state: str | None = None
         self.busy = False  # an operation is under way
-        self.deletion_status: str | None = None
         self.deletes = 0  # delete operations so far (keys the random draws)
 
 
@@ -64,7 +59,6 @@ class ScaleSet:
             for tally in self.tallies:
                 tally.move(self.env.now, vm.state, state)
             vm.state = state
-        vm.deletion_status = status
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
                             operation, attempt, state, error, status))  # an Event, as a plain tuple
 
@@ -96,10 +90,6 @@ class ScaleSet:
         self.env.process(process)
 
     def _new_vm(self) -> VM:
-        if len(self.vms) >= self.limit:
-            raise CapacityLimitExceeded(
-                f"scale set {self.scenario.scale_set.name!r} would exceed its {self.limit}-instance "
-                f"limit at t={self.env.now:g} min ({len(self.vms)} VMs, Failed ones included)")
         vm = VM(self.next_index)
         self.next_index += 1
         self.vms[vm.index] = vm
@@ -190,11 +180,13 @@ class ScaleSet:
 
     # --- scale-set operations ------------------------------------------------------------------
     def scale_out(self, count: int, operation: str = "create") -> None:
+        """Add `count` VMs (create or attach). A request that would take the scale set past its
+        instance limit (Failed VMs still hold instances) is rejected whole, as the platform
+        rejects it: nothing changes but the count of rejected requests."""
         if len(self.vms) + count > self.limit:
-            raise CapacityLimitExceeded(
-                f"scale set {self.scenario.scale_set.name!r}: {operation} of {count} at "
-                f"t={self.env.now:g} min would hold {len(self.vms) + count} VMs, over its "
-                f"{self.limit}-instance limit (Failed VMs still count)")
+            self.counters.scale_outs_rejected += 1
+            self.counters.vms_rejected += count
+            return
         self._change_target(count)
         policy = self.policy if operation == "create" else P.ResiliencyPolicy()
         for _ in range(count):

@@ -39,9 +39,6 @@ class RateTable:
         i = bisect_right(self.cumulative, u)
         return self.codes[i] if i < len(self.codes) else P.SUCCEEDED
 
-    def failure_probability(self) -> float:
-        return self.cumulative[-1] if self.cumulative else 0.0
-
 
 class FaultModel:
     """The scenario's fault model: rates over time, durations per outcome, scripted attempts."""

@@ -94,6 +94,8 @@ class Counters:
     delete_retries: int = 0
     deletes_failed: int = 0
     deletes_recovered_by_retry: int = 0
+    scale_outs_rejected: int = 0  # requests past the instance limit, rejected whole
+    vms_rejected: int = 0
     errors: Counter = field(default_factory=Counter)  # (operation, code) -> attempts
 
 
@@ -114,7 +116,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "usable_share", "create_operations", "create_attempts", "create_retries", "creates_failed",
     "creates_window_expired", "vms_recovered_by_retry", "attach_operations", "attaches_failed",
     "delete_operations", "delete_attempts", "delete_retries", "deletes_failed",
-    "deletes_recovered_by_retry", "time_to_target_min", "time_to_95pct_min", "failed_vm_minutes",
+    "deletes_recovered_by_retry", "scale_outs_rejected", "vms_rejected", "time_to_target_min", "time_to_95pct_min", "failed_vm_minutes",
     "capacity_shortfall_vm_minutes", "hypothetical",
 )
 

@@ -14,7 +14,6 @@ SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 DELETING = "Deleting"
 DELETED = "Deleted"  # not a provisioning state: the VM is gone from the scale set
-STATES = (CREATING, SUCCEEDED, FAILED, DELETING, DELETED)
 LIVE_STATES = (CREATING, SUCCEEDED, FAILED, DELETING)
 
 # --- ResilientVMDeletionStatus (wire values: "InProgress" has no space) ----------------------
@@ -98,12 +97,6 @@ class ResiliencyPolicy:
             create_window_min=base.create_window_min,
             delete_max_retries=base.delete_max_retries,
         )
-
-    def to_rest(self) -> dict[str, Any]:
-        return {
-            "resilientVMCreationPolicy": {"enabled": self.create_enabled},
-            "resilientVMDeletionPolicy": {"enabled": self.delete_enabled},
-        }
 
     @property
     def hypothetical(self) -> bool:

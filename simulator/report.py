@@ -53,6 +53,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "deletes_failed": ("operations", "deletes that ended Failed (stuck: the VM stays until "
                                      "deleted again)"),
     "deletes_recovered_by_retry": ("operations", "deletes that succeeded on a retry"),
+    "scale_outs_rejected": ("operations", "scale-out or attach requests rejected because they "
+                                          "would pass the instance limit (Failed VMs hold "
+                                          "instances)"),
+    "vms_rejected": ("VMs", "VMs those rejected requests asked for"),
     "time_to_target_min": ("min", "minutes from the first scale-out until usable VMs first "
                                   "reached the target (runs that reached it)"),
     "time_to_95pct_min": ("min", "minutes from the first scale-out until 95% of the target "
@@ -170,11 +174,18 @@ def fleet_series(ts: pd.DataFrame) -> pd.DataFrame:
     return ts.groupby(["replication", "time_min"], as_index=False)[_COUNTS].sum()
 
 
+def _quantiles(values: Iterable[float]) -> np.ndarray:
+    """The 5th, 50th and 95th percentiles, NaNs dropped, by the rule `result.bands` uses (the
+    smallest value with at least that share of runs at or below it), so they agree."""
+    x = np.asarray(list(values), dtype=float)
+    x = x[~np.isnan(x)]
+    return np.quantile(x, _QUANTILES, method="inverted_cdf") if len(x) else np.full(3, np.nan)
+
+
 def _band(ts: pd.DataFrame, column: str) -> pd.DataFrame:
     """5th, 50th and 95th percentile of a column across replications at each sample time."""
-    q = ts.groupby("time_min")[column].quantile(_QUANTILES, interpolation="nearest").unstack()
-    q.columns = ["p05", "p50", "p95"]
-    return q
+    q = ts.groupby("time_min")[column].agg(lambda s: tuple(_quantiles(s)))
+    return pd.DataFrame(q.tolist(), index=q.index, columns=["p05", "p50", "p95"])
 
 
 def _with_share(ts: pd.DataFrame) -> pd.DataFrame:
@@ -197,8 +208,7 @@ def capacity_table(ts: pd.DataFrame, horizon: float, points: int = 8) -> list[li
         snap = _as_of(ts, t)
         if snap.empty:
             continue
-        tq, uq, sq, fq = (snap[c].quantile(_QUANTILES, interpolation="nearest").to_numpy()
-                          for c in ("target", "Succeeded", "share", "Failed"))
+        tq, uq, sq, fq = (_quantiles(snap[c]) for c in ("target", "Succeeded", "share", "Failed"))
         share = ("n/a" if np.isnan(sq[1]) else
                  f"{sq[1]:.0%} ({sq[0]:.0%}–{sq[2]:.0%})")
         band = lambda v: f"{_count(v[1])} ({_count(v[0])}–{_count(v[2])})"  # noqa: E731
@@ -479,6 +489,9 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sc, summary = result.scenario, result.summary
+    if result.timeseries.empty:
+        raise ValueError("a report needs the per-replication capacity samples: "
+                         "simulate(..., keep_timeseries=True)")
     ts = fleet_series(result.timeseries)
     per_set = getattr(result, "scale_sets", None)
     fleet = per_set is not None and "scale_set" in per_set and per_set["scale_set"].nunique() > 1

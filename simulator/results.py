@@ -13,17 +13,41 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
 from .scenario import Scenario, parse_scenario
 
 
+class OutputError(ValueError):
+    """An output path that vmss-sim must not write to (it would replace the user's files)."""
+
+
+#: Files that mark a folder as vmss-sim's own output, which a new run may replace.
+OUTPUT_MARKERS = ("manifest.json", "cell.json", "cells")
+
+
+def check_output_dir(target: Path) -> Path:
+    """Refuse a target that is a file, or a folder with content vmss-sim did not write."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a folder; expected a folder to write to")
+    if target.is_dir() and any(target.iterdir()) and not any(
+            (target / m).exists() for m in OUTPUT_MARKERS):
+        raise OutputError(f"{target}: a folder with files vmss-sim did not write; expected a new "
+                          "or empty folder, or an earlier output of vmss-sim (it is replaced)")
+    if target.resolve() == Path.cwd().resolve() or target.resolve() == Path.home().resolve():
+        raise OutputError(f"{target}: expected a folder of its own, not the working or home folder")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces `target` only if the block completes."""
-    target = Path(target)
+    """Yield a temporary folder that replaces `target` only if the block completes.
+
+    Only a new or empty folder, or an earlier output of vmss-sim, is ever replaced."""
+    target = check_output_dir(Path(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -100,21 +124,44 @@ def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, 
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def atomic_write(path: Path, content: str | Callable[[Path], Any]) -> Path:
+    """Write a file (text, or by a function given the temporary path), then rename it into
+    place, so a reader never sees half a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; expected a file name")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_text(content)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no manifest.json)")
-    return json.loads(path.read_text())
+        raise OutputError(f"{run_dir}: not a run folder (no manifest.json)")
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, OSError) as err:
+        raise OutputError(f"{path}: unreadable ({err}); expected the JSON vmss-sim wrote") from None
 
 
 def read_run(run_dir: Path) -> tuple[Scenario, pd.DataFrame, dict[str, Any]]:
-    """The scenario, the event log and the manifest of a run folder."""
+    """The scenario, the event log and the manifest of a `vmss-sim run` folder."""
     info = read_manifest(run_dir)
-    scenario = parse_scenario(info["scenario"], source=str(Path(run_dir) / "manifest.json"))
     events_path = Path(run_dir) / "events.parquet"
-    if not events_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no events.parquet")
+    if info.get("command") != "run" or "scenario" not in info or not events_path.is_file():
+        raise OutputError(f"{run_dir}: not the folder of a `vmss-sim run` (it needs manifest.json "
+                          "and events.parquet)")
+    scenario = parse_scenario(info["scenario"], source=str(Path(run_dir) / "manifest.json"))
     return scenario, pd.read_parquet(events_path), info

@@ -61,7 +61,7 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
               keep_timeseries: bool) -> Chunk:
     """Run some replications of a scenario (in whatever process this is called)."""
     faults = [FaultModel(member) for member in scenario.members()]
-    names = band_names(scenario)
+    names = new_bands(scenario).names
     rows, member_rows, events, samples, grids = [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
         ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
@@ -107,10 +107,6 @@ class Collector:
 
 def new_bands(scenario: Scenario) -> Bands:
     return Bands({m.scale_set.name: m.scale_set.instance_limit for m in scenario.members()})
-
-
-def band_names(scenario: Scenario) -> list[str]:
-    return new_bands(scenario).names
 
 
 def chunks(replications: Iterable[int], workers: int, per_worker: int = 4,

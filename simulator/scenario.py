@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
-                      PositiveFloat, PositiveInt, ValidationError, field_validator,
+                      PositiveFloat, PositiveInt, StrictBool, ValidationError, field_validator,
                       model_validator)
 
 from . import policy as P
 from .distributions import Distribution, Exponential, Fixed, Lognormal
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+#: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
+#: (Azure's rule for scale-set names; for a scenario it keeps the output folder inside results/).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class ScenarioError(ValueError):
@@ -38,12 +41,13 @@ class ScenarioError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
 
 # --- scale set ---------------------------------------------------------------------------------
 class PolicySwitch(_Strict):
-    enabled: Optional[bool] = None
+    enabled: Optional[StrictBool] = None  # "yes" is not a boolean
 
 
 class ResiliencyPolicyBody(BaseModel):
@@ -53,13 +57,24 @@ class ResiliencyPolicyBody(BaseModel):
     resilientVMCreationPolicy: Optional[PolicySwitch] = None
     resilientVMDeletionPolicy: Optional[PolicySwitch] = None
 
+    @model_validator(mode="after")
+    def _no_near_miss(self) -> "ResiliencyPolicyBody":
+        """Siblings are ignored, but a misspelling of ours would silently leave a policy off."""
+        for key in self.model_extra or {}:
+            close = difflib.get_close_matches(key, ["resilientVMCreationPolicy",
+                                                    "resilientVMDeletionPolicy"], n=1, cutoff=0.85)
+            if close:
+                raise ValueError(f"{key!r} looks like a misspelling of {close[0]!r} (other "
+                                 "sibling policies are ignored)")
+        return self
+
     def as_rest(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, include={"resilientVMCreationPolicy",
                                                            "resilientVMDeletionPolicy"})
 
 
 class ScaleSet(_Strict):
-    name: str = "myScaleSet"
+    name: str = Field("myScaleSet", pattern=NAME_PATTERN, max_length=64)
     orchestration: Literal["Flexible", "Uniform"] = "Flexible"
     os: Literal["Linux", "Windows"] = "Linux"
     single_placement_group: bool = Field(True, description="Uniform only: 100-instance limit")
@@ -277,7 +292,8 @@ class FleetMember(_Strict):
 
 # --- the scenario ------------------------------------------------------------------------------
 class Scenario(_Strict):
-    name: str = "scenario"
+    name: str = Field("scenario", pattern=NAME_PATTERN, max_length=100,
+                      description="names the output folder: a single path component")
     description: str = ""
     horizon_min: PositiveFloat
     sample_every_min: Optional[PositiveFloat] = Field(
@@ -348,6 +364,9 @@ def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
         if key in fields_set:
             problems.append((key, "a fleet scenario gives each scale set its own; move it into "
                                   "the [[fleet]] entries"))
+    if sc.faults.scripted:
+        problems.append(("faults.scripted", "scripted faults name a VM of one scale set: put "
+                                            "them in that [[fleet]] entry's own faults"))
     names = [m.scale_set.name for m in sc.fleet]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -358,8 +377,15 @@ def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+MAX_SAMPLES = 100_000  # grid points per replication and scale set
+
+
 def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
+    if sc.horizon_min / sc.sample_step_min > MAX_SAMPLES:
+        problems.append(("sample_every_min", f"{sc.sample_step_min:g} gives more than "
+                                             f"{MAX_SAMPLES:,} samples over the horizon; expected "
+                                             f"at least {sc.horizon_min / MAX_SAMPLES:g}"))
     flexible = sc.scale_set.orchestration == P.FLEXIBLE
     for i, a in enumerate(sc.timeline):
         if a.at_min >= sc.horizon_min:
@@ -442,6 +468,8 @@ def _problems(err: ValidationError, data: Any) -> list[tuple[str, str]]:
         elif e["type"] == "union_tag_invalid":
             msg = f"unknown {ctx.get('discriminator', '').strip(chr(39))} {ctx.get('tag')!r}; " \
                   f"expected one of {ctx.get('expected_tags')}"
+        elif e["type"] == "string_pattern_mismatch":
+            msg = "expected letters, digits, '.', '_' or '-', starting with a letter or digit"
         elif e["type"] == "union_tag_not_found":
             msg = (f"expected a table with {ctx.get('discriminator', '').strip(chr(39))} = ..."
                    if "action" in ctx.get("discriminator", "") else
@@ -491,23 +519,27 @@ def _read_trace(t: Trace, where: str, source: str, base_dir: Path) -> list[SetCa
     if not path.is_file():
         raise ScenarioError(source, [(where, f"trace file {str(path)!r} not found")])
     rows: list[SetCapacityAction] = []
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        for col in (t.time_column, t.capacity_column):
-            if col not in cols:
-                raise ScenarioError(source, [(where, f"{path}: expected a column {col!r}; "
-                                                     f"found {cols}")])
-        for line, row in enumerate(reader, start=2):
-            try:
-                at = float(row[t.time_column])
-                cap = int(row[t.capacity_column])
-                if at < 0 or cap < 0 or not math.isfinite(at):
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise ScenarioError(source, [(where, f"{path}, line {line}: expected a time >= 0 "
-                                                     f"and a whole capacity >= 0, got {dict(row)}")]) from None
-            rows.append(SetCapacityAction(at_min=at, action="set_capacity", capacity=cap))
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's export may start with a BOM
+    except (UnicodeDecodeError, OSError) as err:
+        raise ScenarioError(source, [(where, f"{path}: unreadable ({err}); expected a UTF-8 CSV")]
+                            ) from None
+    reader = csv.DictReader(text.splitlines())
+    cols = reader.fieldnames or []
+    for col in (t.time_column, t.capacity_column):
+        if col not in cols:
+            raise ScenarioError(source, [(where, f"{path}: expected a column {col!r}; "
+                                                 f"found {cols}")])
+    for line, row in enumerate(reader, start=2):
+        try:
+            at = float(row[t.time_column])
+            cap = int(row[t.capacity_column])
+            if at < 0 or cap < 0 or not math.isfinite(at):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ScenarioError(source, [(where, f"{path}, line {line}: expected a time >= 0 "
+                                                 f"and a whole capacity >= 0, got {dict(row)}")]) from None
+        rows.append(SetCapacityAction(at_min=at, action="set_capacity", capacity=cap))
     if not rows:
         raise ScenarioError(source, [(where, f"{path}: no rows")])
     return rows
@@ -528,32 +560,41 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set each `path=value` into a copy of the raw mapping (list items by index)."""
+def apply_overrides(data: dict[str, Any], overrides: list[str],
+                    assignments: list[tuple[str, Any]] = ()) -> dict[str, Any]:
+    """A copy of the raw mapping with each `path=value` text and each (path, value) set.
+
+    List items are addressed by index; tables on the way are created as needed."""
     import copy
     data = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node: Any = data
-        for i, part in enumerate(path[:-1]):
-            if isinstance(node, list):
-                try:
-                    node = node[int(part)]
-                except (ValueError, IndexError):
-                    raise ScenarioError("--set", [(".".join(path[:i + 1]), "no such list item")]) from None
-            else:
-                node = node.setdefault(part, {})
-                if not isinstance(node, (dict, list)):
-                    raise ScenarioError("--set", [(".".join(path[:i + 1]), "is a value, not a table")])
-        last = path[-1]
+    for path, value in [parse_override(t) for t in overrides] + [
+            (p.split("."), v) for p, v in assignments]:
+        _assign(data, path, copy.deepcopy(value))
+    return data
+
+
+def _assign(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node: Any = data
+    for i, part in enumerate(path):
+        where = ".".join(path[:i + 1])
+        last = i == len(path) - 1
         if isinstance(node, list):
             try:
-                node[int(last)] = value
+                index = int(part)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
             except (ValueError, IndexError):
-                raise ScenarioError("--set", [(".".join(path), "no such list item")]) from None
+                raise ScenarioError("--set", [(where, f"no such list item (the list has "
+                                                      f"{len(node)})")]) from None
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
         else:
-            node[last] = value
-    return data
+            raise ScenarioError("--set", [(".".join(path[:i]), "is a value, not a table or list")])
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -565,12 +606,19 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise ScenarioError(str(path), [("", f"unreadable ({err}); expected a UTF-8 TOML file")]
+                            ) from None
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file; the name defaults to the file's stem."""
+def load_scenario(path: str | Path, overrides: list[str] | None = None,
+                  assignments: list[tuple[str, Any]] = ()) -> Scenario:
+    """Read, override and validate a scenario file; the name defaults to the file's stem.
+
+    `overrides` are `--set` texts; `assignments` are (dotted path, value) pairs (a sweep's cell).
+    """
     path = Path(path)
     data = read_toml(path)
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(data, overrides or [], assignments)
     data.setdefault("name", path.stem)
     return parse_scenario(data, source=str(path), base_dir=path.parent)

@@ -20,35 +20,35 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .results import atomic_dir, scenario_record
+from .results import atomic_dir, atomic_write, check_output_dir, scenario_record
 from .runner import Collector, chunks, execute
 from .scenario import Scenario, ScenarioError, load_scenario
 
 Grid = dict[str, list[Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cell:
-    """One point of the grid: a value for each swept key."""
+    """One point of the grid: a value for each swept key, and how each shows in a column
+    (a table value, e.g. a duration distribution, shows as its JSON text)."""
 
     values: tuple[tuple[str, Any], ...]
+    labels: tuple[Any, ...]
 
     @property
     def key(self) -> str:
         text = json.dumps(self.values, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
-    @property
-    def overrides(self) -> list[str]:
-        return [f"{path}={_toml_literal(value)}" for path, value in self.values]
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cell) and other.key == self.key
 
+    def __hash__(self) -> int:
+        return hash(self.key)
 
-def _toml_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
+    def scenario(self, file: str | Path, overrides: list[str]) -> Scenario:
+        """The cell's scenario: the file, the common overrides, then the cell's values."""
+        return load_scenario(file, overrides, list(self.values))
 
 
 def parse_grid(specs: list[str]) -> Grid:
@@ -57,20 +57,50 @@ def parse_grid(specs: list[str]) -> Grid:
     for spec in specs:
         if "=" not in spec or not spec.split("=", 1)[1]:
             raise ScenarioError("--grid", [(spec, "expected path.to.key=v1,v2,...")])
-        path, raw = spec.split("=", 1)
+        path, raw = (part.strip() for part in spec.split("=", 1))
+        if path in grid:
+            raise ScenarioError("--grid", [(path, "given twice; expected each key once, with "
+                                                  "all its values")])
         values = []
         for item in raw.split(","):
             try:
                 values.append(tomllib.loads(f"v = {item.strip()}")["v"])
             except tomllib.TOMLDecodeError:
                 values.append(item.strip())
-        grid[path.strip()] = values
+        grid[path] = values
+    return check_grid(grid, "--grid")
+
+
+def check_grid(grid: Grid, source: str) -> Grid:
+    """Each key's values must differ: two equal cells would be one cell run twice."""
+    for path, values in grid.items():
+        seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+        if len(set(seen)) != len(seen):
+            raise ScenarioError(source, [(path, f"repeats a value in {values}; expected distinct "
+                                                "values")])
+    return grid
+
+
+def resolve_grid(file: str | Path, overrides: list[str], specs: list[str]) -> Grid:
+    """The grid to sweep: `--grid` specs, else the scenario's `[sweep.grid]` table."""
+    grid = parse_grid(specs)
+    if not grid:
+        scenario = load_scenario(file, overrides)
+        grid = check_grid(dict(scenario.sweep.grid), str(file)) if scenario.sweep else {}
+    if not grid:
+        raise ScenarioError(str(file), [("sweep.grid", "nothing to sweep: give --grid "
+                                                       "path=v1,v2 or a [sweep.grid] table")])
     return grid
 
 
 def grid_cells(grid: Grid) -> list[Cell]:
     keys = list(grid)
-    return [Cell(tuple(zip(keys, combo))) for combo in itertools.product(*grid.values())]
+    textual = {k for k, values in grid.items()
+               if any(isinstance(v, (dict, list)) for v in values)}  # one type per column
+    return [Cell(tuple(zip(keys, combo)),
+                 tuple(json.dumps(v, sort_keys=True) if k in textual else v
+                       for k, v in zip(keys, combo)))
+            for combo in itertools.product(*grid.values())]
 
 
 def fingerprint(cell: Cell, scenario: Scenario, seed: int, replications: int,
@@ -89,18 +119,11 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     Every cell's scenario is validated before anything runs or is written.
     """
     overrides = overrides or []
-    if not grid:
-        scenario = load_scenario(file, overrides)
-        grid = dict(scenario.sweep.grid) if scenario.sweep else {}
-        if not grid:
-            raise ScenarioError(str(file), [("sweep.grid", "no grid: give --grid path=v1,v2 or "
-                                                            "a [sweep.grid] table")])
-    cells = grid_cells(grid)
-    scenarios = {cell: load_scenario(file, overrides + cell.overrides) for cell in cells}
+    cells = grid_cells(check_grid(grid, "--grid"))
+    scenarios = {cell: cell.scenario(file, overrides) for cell in cells}
     prints = {cell: fingerprint(cell, scenarios[cell], seed, replications, keep_events)
               for cell in cells}
-    cells_dir = Path(out) / "cells"
-    cells_dir.mkdir(parents=True, exist_ok=True)
+    cells_dir = check_output_dir(Path(out)) / "cells"  # made by the first saved cell
     pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
     if on_skip is not None:
         on_skip((len(cells) - len(pending)) * replications)
@@ -141,8 +164,8 @@ def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
 def read_cell(folder: Path, cell: Cell, table: str = "summary") -> pd.DataFrame:
     """A saved cell's table with the grid values as leading columns."""
     frame = pd.read_parquet(folder / f"{table}.parquet")
-    for i, (path, value) in enumerate(cell.values):
-        frame.insert(i, path, value)
+    for i, ((path, _), label) in enumerate(zip(cell.values, cell.labels)):
+        frame.insert(i, path, label)
     frame.insert(len(cell.values), "cell", cell.key)
     return frame
 
@@ -152,8 +175,8 @@ def cell_count(grid: Grid) -> int:
 
 
 # --- the sweep's report -------------------------------------------------------------------------
-#: (column, label, kind): "mean" -> t interval over replications, "share" -> pooled Wilson of
-#: column / denominator column, "p50" -> median across replications that got there.
+#: (column, label, kind, denominator): "mean" -> t interval over replications, "share" ->
+#: pooled Wilson interval of column / denominator column.
 KEY_METRICS: tuple[tuple[str, str, str, str | None], ...] = (
     ("usable_share", "usable share of target at horizon", "mean", None),
     ("failed_vms", "Failed VMs at horizon", "mean", None),
@@ -203,7 +226,7 @@ def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict
 
     out = Path(out)
     keys = list(grid)
-    written = [_atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))]
+    written = [atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))]
     per_cell = {cell: cell_metrics(rows) for cell, rows in summary.groupby("cell", sort=False)}
     first = summary.drop_duplicates("cell").set_index("cell")
     lines = [f"# Sweep of {info['scenario_name']}", "",
@@ -212,7 +235,7 @@ def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict
              "means, Wilson for shares (pooled over replications).", "",
              *_table_head(keys), *_metric_rows(summary, ["cell"], keys)]
     if scale_sets is not None:
-        written.append(_atomic_write(out / "scale_sets.parquet",
+        written.append(atomic_write(out / "scale_sets.parquet",
                                      lambda p: scale_sets.to_parquet(p, index=False)))
         lines += ["", "## Per scale set", "", *_table_head(keys + ["scale set"]),
                   *_metric_rows(scale_sets, ["cell", "scale_set"], keys + ["scale_set"])]
@@ -238,19 +261,12 @@ def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict
         if others:
             axes.flat[0].legend(fontsize=7)
         fig.suptitle(f"{info['scenario_name']}: key metrics against {key} (95% CI)")
-        written.append(_atomic_write(out / name, lambda p: fig.savefig(p, dpi=90, format="png")))
+        written.append(atomic_write(out / name, lambda p: fig.savefig(p, dpi=90, format="png")))
         plt.close(fig)
         lines.append(f"![{key}]({name})")
     text = "\n".join(lines) + "\n"
-    written.append(_atomic_write(out / "sweep.md", lambda p: Path(p).write_text(text)))
+    written.append(atomic_write(out / "sweep.md", lambda p: Path(p).write_text(text)))
     return written
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
-    return path
 
 
 def _bar(length: float) -> float:

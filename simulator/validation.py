@@ -318,7 +318,7 @@ def format_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover - a convenience until the CLI is wired
+if __name__ == "__main__":  # pragma: no cover - the same table as `vmss-sim validate-model`
     t0 = time.perf_counter()
     table = run_validation()
     print(format_table(table))

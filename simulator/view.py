@@ -13,9 +13,9 @@ from . import policy as P
 from .scenario import Scenario, SetPolicyAction
 
 
-def vm_name(scale_set: str, vm: int) -> str:
+def vm_name(scale_set: str, vm: int, uniform: bool = False) -> str:
     """Flexible VMs are named `<scaleSet>_<8 hex>`; Uniform ones `<scaleSet>_<instanceId>`."""
-    return f"{scale_set}_{vm:08x}"
+    return f"{scale_set}_{vm}" if uniform else f"{scale_set}_{vm:08x}"
 
 
 def policy_at(scenario: Scenario, at_min: float) -> P.ResiliencyPolicy:
@@ -28,13 +28,21 @@ def policy_at(scenario: Scenario, at_min: float) -> P.ResiliencyPolicy:
 
 
 def resiliency_view(events: pd.DataFrame, scenario: Scenario, at_min: float,
-                    replication: int = 0) -> dict[str, Any]:
-    """`{"value": [VM resources]}` for the VMs that exist at `at_min` in one replication."""
-    ev = events[(events["replication"] == replication) & (events["time_min"] <= at_min)]
+                    replication: int = 0, scale_set: str | None = None) -> dict[str, Any]:
+    """`{"value": [VM resources]}` for the VMs of one scale set that exist at `at_min`.
+
+    `scale_set` names a member of a fleet; a single scale set needs no name."""
+    members = {m.scale_set.name: m for m in scenario.members()}
+    if scale_set is None and len(members) == 1:
+        scale_set = next(iter(members))
+    if scale_set not in members:
+        raise KeyError(f"scale set {scale_set!r}: expected one of {sorted(members)}")
+    member = members[scale_set]
+    ev = events[(events["replication"] == replication) & (events["scale_set"] == scale_set)
+                & (events["time_min"] <= at_min)]
     last = ev.groupby("vm", sort=True).tail(1).sort_values("vm")
-    scale_set = scenario.scale_set
-    uniform = scale_set.orchestration == P.UNIFORM
-    current = P.deletion_status(policy_at(scenario, at_min).delete_enabled)
+    uniform = member.scale_set.orchestration == P.UNIFORM
+    current = P.deletion_status(policy_at(member, at_min).delete_enabled)
     value = []
     for row in last.itertuples(index=False):
         if row.state == P.DELETED:
@@ -43,7 +51,7 @@ def resiliency_view(events: pd.DataFrame, scenario: Scenario, at_min: float,
         if status in (P.STATUS_ENABLED, P.STATUS_DISABLED) or pd.isna(status):
             status = current  # not under a delete: follows the scale set's policy now
         resource: dict[str, Any] = {
-            "name": f"{scale_set.name}_{row.vm}" if uniform else vm_name(scale_set.name, row.vm),
+            "name": vm_name(scale_set, row.vm, uniform),
             "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
             "properties": {
                 "provisioningState": row.state,

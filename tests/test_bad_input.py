@@ -1,6 +1,7 @@
 """Bad scenario files: one clear message naming file and field, exit code 2, nothing written."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,94 @@ def test_limit_check_counts_capacity_freed_by_deleting_chosen_instances():
                        {"at_min": 50, "action": "scale_out", "count": 1}]}
     r = simulate(sc, replications=1, seed=0)
     assert r.summary.target_capacity[0] == 100
+
+
+def test_run_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "userdata"
+    mine.mkdir()
+    (mine / "important.txt").write_text("precious")
+    assert main(["run", "scenarios/baseline.toml", "-n", "1", "-q", "--workers", "1",
+                 "--out", str(mine)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (mine / "important.txt").read_text() == "precious"
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", "scenarios/baseline.toml", "-n", "1", "-q", "--out", str(afile)]) == 2
+    assert afile.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "afile", "userdata"]
+
+
+def test_run_replaces_its_own_earlier_output(tmp_path, capsys):
+    out = tmp_path / "run"
+    for seed in ("1", "2"):
+        assert main(["run", "scenarios/baseline.toml", "-n", "2", "-q", "--workers", "1",
+                     "--seed", seed, "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 2
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["validate", "scenarios/baseline.toml", "--set", 'name=""'], "name: expected letters"),
+    (["validate", "scenarios/baseline.toml", "--set", "name=../escaped"], "name: expected"),
+    (["validate", "scenarios/baseline.toml", "--set", "horizon_min=inf"], "finite number"),
+    (["validate", "scenarios/baseline.toml", "--set", "timeline=[1,2]", "--set",
+      "timeline.0.x=1"], "not a table or list"),
+    (["validate", "scenarios/baseline.toml", "--set",
+      "scale_set.resiliencyPolicy.resilientVmCreationPolicy={enabled=true}"], "misspelling"),
+    (["validate", "scenarios/baseline.toml", "--set",
+      'scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled="yes"'], "valid boolean"),
+    (["validate", "scenarios/baseline.toml", "--set", "sample_every_min=0.0001"],
+     "sample_every_min"),
+    (["validate", "scenarios/fleet-regional-incident.toml", "--set",
+      'faults.scripted=[{vm=0, operation="create", attempts=[1], outcome="AllocationFailed"}]'],
+     "faults.scripted"),
+    (["validate", "scenarios/uniform-vs-flexible.toml", "--set", 'compare.a=["bogus.key=1"]'],
+     "bogus"),
+    (["run", "scenarios/baseline.toml", "--seed", "-1"], "whole number >= 0"),
+    (["validate-model", "--scale", "nan"], "finite number"),
+    (["resiliency-view", "scenarios", "--at", "1"], "not a run folder"),
+    (["resiliency-view", "results/baseline-never", "--at", "nan"], "finite number"),
+    (["sweep", "scenarios/baseline.toml", "--grid", "faults.create.VMStartTimedOut=0.1,0.1"],
+     "repeats a value"),
+    (["sweep", "scenarios/baseline.toml", "--grid", "faults.create.VMStartTimedOut=0.1",
+      "--grid", "faults.create.VMStartTimedOut=0.2"], "given twice"),
+    (["calibrate", "tests/data/calibration/end_before_start.csv", "--out", "no/such/dir/x.toml"],
+     "error"),
+])
+def test_bad_invocations_exit_2_without_traceback(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err, err
+    assert "Traceback" not in err
+
+
+def test_non_utf8_scenario_and_trace_are_clear_errors(tmp_path, capsys):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('description = "caf\xe9"\nhorizon_min = 10\n'.encode("latin-1"))
+    assert main(["validate", str(bad)]) == 2
+    assert "UTF-8" in capsys.readouterr().err
+    trace = tmp_path / "t.csv"
+    trace.write_bytes("at_min,capacity\n0,5\n".encode("utf-8-sig"))  # a spreadsheet's BOM
+    good = tmp_path / "bom.toml"
+    good.write_text('horizon_min = 60\n[trace]\nfile = "t.csv"\n')
+    assert main(["validate", str(good)]) == 0
+
+
+def test_corrupt_run_folder_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert main(["resiliency-view", str(tmp_path), "--at", "1"]) == 2
+    assert "unreadable" in capsys.readouterr().err
+
+
+def test_failed_sweep_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "sw"
+    assert main(["sweep", "scenarios/baseline.toml", "--grid", "horizon_min=10,-1",
+                 "--out", str(out), "-q"]) == 2
+    assert not out.exists()
+
+
+def test_sweep_grid_of_distribution_tables(tmp_path, capsys):
+    from simulator.sweep import run_sweep
+    grid = {"timing.create_duration": [{"kind": "fixed", "value": 3}, 5]}
+    summary = run_sweep("scenarios/baseline.toml", grid, overrides=["timeline.0.count=5"],
+                        replications=2, seed=0, out=tmp_path / "sw")
+    assert sorted(summary["timing.create_duration"].unique()) == ['5', '{"kind": "fixed", "value": 3}']

@@ -141,7 +141,7 @@ def test_resiliency_view_follows_policy_changes(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["resiliency-view", "no/such/dir", "--at", "1"], "not a run folder"),
-    (["run", BASELINE, "-n", "0"], "at least 1"),
+    (["run", BASELINE, "-n", "0"], "expected a whole number >= 1"),
     (["compare", BASELINE, "--labels", "one,two,three"], "two labels"),
 ])
 def test_usage_errors_exit_2(argv, words, capsys):
@@ -171,3 +171,22 @@ def test_calibrate_bad_log_exits_2(capsys):
     assert main(["calibrate", "tests/data/calibration/end_before_start.csv"]) == 2
     err = capsys.readouterr().err
     assert "end_before_start.csv, line 4" in err and "Traceback" not in err
+
+
+def test_resiliency_view_of_a_fleet_names_each_scale_set(tmp_path, capsys):
+    out = tmp_path / "fleet"
+    sizes = ["--set", "fleet.0.timeline.0.count=5", "--set", "fleet.1.timeline.0.count=3",
+             "--set", "fleet.2.timeline.0.count=4"]
+    assert main(["run", "scenarios/fleet-regional-incident.toml", *sizes, "-n", "1",
+                 "--out", str(out), "-q", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["resiliency-view", str(out), "--at", "100"]) == 2
+    assert "--scale-set" in capsys.readouterr().err
+    assert main(["resiliency-view", str(out), "--at", "100", "--scale-set", "web"]) == 0
+    web = json.loads(capsys.readouterr().out)["value"]
+    assert len(web) == 5 and all(vm["name"].startswith("web_") for vm in web)
+    assert {vm["properties"]["resilientVMDeletionStatus"] for vm in web} == {"Enabled"}
+    assert main(["resiliency-view", str(out), "--at", "100", "--scale-set", "batch"]) == 0
+    batch = json.loads(capsys.readouterr().out)["value"]
+    assert [vm["instanceId"] for vm in batch] == ["0", "1", "2", "3"]
+    assert {vm["properties"]["resilientVMDeletionStatus"] for vm in batch} == {"Disabled"}

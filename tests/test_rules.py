@@ -16,7 +16,6 @@ import pytest
 
 from simulator import ScenarioError, parse_scenario, simulate
 from simulator import policy as P
-from simulator.engine import CapacityLimitExceeded
 from tests.conftest import policy_body, run, scenario, scripted, states, summary_row, vm_rows
 
 OSP = "OSProvisioningTimedOut"
@@ -665,12 +664,15 @@ def test_failed_vms_count_against_capacity():
     s = summary_row(r)
     assert (s["target_capacity"], s["usable_vms"], s["failed_vms"]) == (99, 99, 1)
     assert s["failed_vm_minutes"] == pytest.approx(100 - 11)
-    # the Failed VM still holds an instance: a scale-out back to 100 is over the limit
+    # the Failed VM still holds an instance: a scale-out back to 100 is over the limit, and the
+    # platform rejects the request whole (nothing is created, the capacity stays), counted
     grow = scenario(base + [create(1, at=20, action="scale_out")], orchestration="Uniform",
                     delete=False, scripted_faults=script)
     parse_scenario(grow)  # the timeline alone is within the limit
-    with pytest.raises(CapacityLimitExceeded, match="100-instance limit"):
-        simulate(grow)
+    g = summary_row(run(grow))
+    assert (g["scale_outs_rejected"], g["vms_rejected"]) == (1, 1)
+    assert (g["target_capacity"], g["usable_vms"], g["failed_vms"]) == (99, 99, 1)
+    assert s["scale_outs_rejected"] == 0
 
 
 def test_failed_creates_are_unusable_capacity():
