@@ -209,14 +209,18 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
                    help="override a scenario value, e.g. faults.create.OSProvisioningTimedOut=0.2")
 
 
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1), default=100,
-                   help="default 100")
-    p.add_argument("--seed", type=_count, default=0, help="a whole number >= 0 (default 0)")
-    p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int) -> None:
+    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1), default=replications,
+                   help=f"default {replications}")
+    p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
     p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
                    help="local worker processes (default: all cores; 1 runs in-process)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    _add_repetition_args(p, replications=100, seed=0)
+    p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
 
@@ -273,11 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "plots and policy comparison")
     p.add_argument("--scenarios", default="scenarios", help="folder of scenario files")
     p.add_argument("--out", default="results", help="results folder: writes gallery/ and README.md")
-    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1),
-                   default=GALLERY_REPLICATIONS)
-    p.add_argument("--seed", type=_count, default=GALLERY_SEED)
-    p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers())
-    p.add_argument("--quiet", "-q", action="store_true")
+    _add_repetition_args(p, replications=GALLERY_REPLICATIONS, seed=GALLERY_SEED)
     p.set_defaults(func=_cmd_gallery)
 
     p = sub.add_parser("resiliency-view",

@@ -697,7 +697,7 @@ def write_compare_report(a: "SimulationResult", b: "SimulationResult", labels: t
                            f"replications** would show a difference of this size.")
     md += ["## Answer", ""] + (answer or ["- No metric differs detectably between the arms."])
     if same:
-        md += [f"- No difference that matters (interval within the metric's resolution): "
+        md += ["- No difference that matters (interval within the metric's resolution): "
                + ", ".join(same) + "."]
     md += [""]
     if unclear:

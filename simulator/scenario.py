@@ -23,7 +23,7 @@ from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativ
                       model_validator)
 
 from . import policy as P
-from .distributions import Distribution, Exponential, Fixed, Lognormal
+from .distributions import Distribution, Fixed, Lognormal
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
