@@ -144,7 +144,7 @@ def child_main(spec: dict) -> dict:
     """Run `simulate` for one configuration; report times and this process tree's memory."""
     t0 = time.perf_counter()
     from simulator import parse_scenario
-    from simulator.runner import simulate
+    from simulator.engine.runner import simulate
     scenarios = [parse_scenario(scenario_mapping(spec["vms"], resilient, spec.get("fleet", 0)))
                  for resilient in spec["policies"]]
     import_s = time.perf_counter() - t0
@@ -199,14 +199,14 @@ def run_child(spec: dict, sample_every_s: float = 0.25) -> dict:
 # --- section 1: the headline -----------------------------------------------------------------
 def _engine_inputs(vms: int, reps: int):
     from simulator import parse_scenario
-    from simulator.faults import FaultModel, replication_seeds
+    from simulator.model.faults import FaultModel, replication_seeds
     sc = parse_scenario(scenario_mapping(vms, True))
     return sc, [FaultModel(m) for m in sc.members()], replication_seeds(0, range(reps))
 
 
 def run_engine(sc, faults, seeds, keep_events: bool = True) -> int:
     """Run the replications back to back; return the number of event rows."""
-    from simulator.engine import run_replication
+    from simulator.engine.discrete_event import run_replication
     rows = 0
     for r, ss in enumerate(seeds):
         events, _, _, _ = run_replication(sc, faults, ss, r, keep_events)
@@ -238,7 +238,7 @@ def count_engine_schedule(sc, faults, seeds) -> list[dict]:
     """Per replication: the SimPy events the engine processed, by type, and its event rows
     (simpy.Environment is swapped for the counting subclass; this pass is not timed)."""
     import simpy
-    from simulator.engine import run_replication
+    from simulator.engine.discrete_event import run_replication
     real, made = simpy.Environment, []
     simpy.Environment = counting_environment(made)
     try:
@@ -547,7 +547,7 @@ def machine() -> dict:
         commit += " + uncommitted changes in simulator/" if dirty else ""
     except OSError:
         commit = "?"
-    from simulator.runner import default_workers
+    from simulator.engine.runner import default_workers
     return {"date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
             "nproc": os.cpu_count(), "cores": default_workers(), "cpu": cpu,
             "python": platform.python_version(), "numpy": numpy.__version__,

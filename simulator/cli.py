@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .calibrate import CalibrationError
-from .results import OutputError, atomic_write, check_output_dir
-from .runner import SimulationResult, default_workers, simulate
-from .scenario import ScenarioError, compare_arms, load_scenario
+from .analysis.calibrate import CalibrationError
+from .outputs.folders import OutputError, atomic_write, check_output_dir
+from .engine.runner import SimulationResult, default_workers, simulate
+from .model.schema import ScenarioError, compare_arms, load_scenario
 
 
 class UsageError(Exception):
@@ -68,7 +68,7 @@ def _out(args: argparse.Namespace, default: Path) -> Path:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .sweep import grid_cells
+    from .outputs.sweep import grid_cells
     scenario = load_scenario(args.file, args.overrides)
     a_set, b_set, _ = compare_arms(scenario)  # the default arms and grid must load too
     for arm in (a_set, b_set):
@@ -85,8 +85,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .report import key_figures
-    from .results import manifest, write_run
+    from .outputs.report import key_figures
+    from .outputs.folders import manifest, write_run
     scenario = load_scenario(args.file, args.overrides)
     out = _out(args, Path("results") / scenario.name)
     result, wall = _simulate(scenario, args, scenario.name)
@@ -100,7 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
-    from .results import manifest, write_compare
+    from .outputs.folders import manifest, write_compare
     a_set, b_set, labels = compare_arms(load_scenario(args.file, args.overrides))
     if args.a or args.b:
         a_set, b_set, labels = args.a, args.b, ("A", "B")
@@ -126,7 +126,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import (cell_count, grid_cells, resolve_grid, run_sweep, sweep_table,
+    from .outputs.sweep import (cell_count, grid_cells, resolve_grid, run_sweep, sweep_table,
                         write_sweep_outputs)
     grid = resolve_grid(args.file, args.overrides, args.grid)
     scenario = load_scenario(args.file, args.overrides)
@@ -152,7 +152,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_gallery(args: argparse.Namespace) -> int:
-    from .gallery import build_gallery
+    from .outputs.gallery import build_gallery
     files = sorted(Path(args.scenarios).glob("*.toml"))
     if not files:
         raise UsageError(f"{args.scenarios}: no scenario files (*.toml)")
@@ -168,7 +168,7 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate_model(args: argparse.Namespace) -> int:
-    from .validation import DEFAULT_SEED, format_table, run_validation
+    from .analysis.validation import DEFAULT_SEED, format_table, run_validation
     table = run_validation(replications_scale=args.scale,
                            seed=DEFAULT_SEED if args.seed is None else args.seed)
     print(format_table(table))
@@ -179,7 +179,7 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate, read_log, to_toml
+    from .analysis.calibrate import calibrate, read_log, to_toml
     fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
     if args.out:
         print(f"wrote {atomic_write(Path(args.out), fragment)}")
@@ -189,8 +189,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
-    from .results import read_run
-    from .view import resiliency_view
+    from .outputs.folders import read_run
+    from .outputs.view import resiliency_view
     scenario, events, _ = read_run(Path(args.run_dir))
     if args.replication not in set(events["replication"].unique()):
         raise UsageError(f"{args.run_dir}: no replication {args.replication} in events.parquet")
@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fitted lognormal (default) or the observed sample")
     p.set_defaults(func=_cmd_calibrate)
 
-    from .gallery import GALLERY_REPLICATIONS, GALLERY_SEED
+    from .outputs.gallery import GALLERY_REPLICATIONS, GALLERY_SEED
     p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "
                                        "plots and policy comparison")
     p.add_argument("--scenarios", default="scenarios", help="folder of scenario files")

@@ -181,7 +181,7 @@ def test_failed_sweep_writes_nothing(tmp_path, capsys):
 
 
 def test_sweep_grid_of_distribution_tables(tmp_path, capsys):
-    from simulator.sweep import run_sweep
+    from simulator.outputs.sweep import run_sweep
     grid = {"timing.create_duration": [{"kind": "fixed", "value": 3}, 5]}
     summary = run_sweep("scenarios/baseline.toml", grid, overrides=["timeline.0.count=5"],
                         replications=2, seed=0, out=tmp_path / "sw")

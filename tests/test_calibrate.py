@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from simulator import parse_scenario, simulate
-from simulator.calibrate import (CalibrationError, calibrate, merge_into, read_log, to_toml)
+from simulator.analysis.calibrate import (CalibrationError, calibrate, merge_into, read_log, to_toml)
 
 DATA = Path(__file__).parent / "data" / "calibration"
 

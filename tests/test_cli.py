@@ -8,7 +8,7 @@ import pytest
 
 from simulator import load_scenario, simulate
 from simulator.cli import main
-from simulator.stats import paired_diff_ci, welch_diff_ci
+from simulator.analysis.stats import paired_diff_ci, welch_diff_ci
 
 BASELINE = "scenarios/baseline.toml"
 
@@ -56,7 +56,7 @@ def test_failed_run_leaves_the_previous_output_untouched(run_dir, monkeypatch):
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr("simulator.report.write_report", boom)
+    monkeypatch.setattr("simulator.outputs.report.write_report", boom)
     assert main(["run", BASELINE, "-n", "2", "--out", str(run_dir), "-q",
                  "--workers", "1"]) == 130
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
@@ -156,7 +156,7 @@ def test_validate_model_prints_a_verdict_per_case(capsys):
 
 def test_calibrate_writes_a_fragment_a_scenario_accepts(run_dir, tmp_path, capsys):
     import tomllib
-    from simulator.scenario import parse_scenario
+    from simulator.model.schema import parse_scenario
     out = tmp_path / "faults.toml"
     assert main(["calibrate", str(run_dir / "events.parquet"), "--out", str(out)]) == 0
     fragment = tomllib.loads(out.read_text())

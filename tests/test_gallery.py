@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
-from simulator.gallery import build_scenario, recorded
+from simulator.outputs.gallery import build_scenario, recorded
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from simulator import simulate
-from simulator.metrics import SUMMARY_COLUMNS
-from simulator.report import compare_table, key_figures, write_compare_report, write_report
+from simulator.engine.metrics import SUMMARY_COLUMNS
+from simulator.outputs.report import compare_table, key_figures, write_compare_report, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPLICATIONS = 20

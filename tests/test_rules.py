@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from simulator import ScenarioError, parse_scenario, simulate
-from simulator import policy as P
+from simulator.model import policy as P
 from tests.conftest import policy_body, run, scenario, scripted, states, summary_row, vm_rows
 
 OSP = "OSProvisioningTimedOut"

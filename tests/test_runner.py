@@ -5,8 +5,8 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from simulator import load_scenario, simulate
-from simulator.metrics import Bands
-from simulator.runner import chunks
+from simulator.engine.metrics import Bands
+from simulator.engine.runner import chunks
 
 FRAMES = ("events", "summary", "timeseries", "scale_sets", "bands")
 
@@ -29,7 +29,7 @@ def test_pool_gives_the_same_results_as_in_process(incident):
 
 
 def test_a_replication_gives_the_same_numbers_alone_or_among_others(incident):
-    from simulator.runner import run_chunk
+    from simulator.engine.runner import run_chunk
     many = simulate(incident, replications=6, seed=9)
     part = run_chunk(incident, 9, [4], keep_events=True, keep_timeseries=True)
     alone = part.summary.iloc[0]

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.stats import (Interval, judge, mean_ci, paired_diff_ci, quantile_ci,
+from simulator.analysis.stats import (Interval, judge, mean_ci, paired_diff_ci, quantile_ci,
                              replications_needed, t_cdf, t_quantile, welch_diff_ci, wilson_ci)
 
 # t_{0.975, df} from any printed table (three decimals)
@@ -157,7 +157,7 @@ def test_judge_levels_and_differences():
 
 
 def test_order_statistic_ranks_match_a_direct_search():
-    from simulator.stats import _binom_cdf, _order_ranks
+    from simulator.analysis.stats import _binom_cdf, _order_ranks
     for n in (1, 5, 20, 37, 200):
         for q in (0.05, 0.5, 0.95):
             low = max((j for j in range(1, n + 1) if _binom_cdf(j - 1, n, q) <= 0.025), default=0)

@@ -14,7 +14,7 @@ from pandas.testing import assert_frame_equal
 
 from simulator import load_scenario, simulate
 from simulator.cli import main
-from simulator.sweep import grid_cells, parse_grid, run_sweep
+from simulator.outputs.sweep import grid_cells, parse_grid, run_sweep
 
 SCENARIO = "scenarios/regional-incident.toml"
 SMALL = ["timeline.0.count=150", "horizon_min=90"]

@@ -1,4 +1,4 @@
-"""The simulator against the closed forms of `simulator.analytic` (issue 5, "Validation").
+"""The simulator against the closed forms of `simulator.analysis.analytic` (issue 5, "Validation").
 
 Each case runs once (cached) with the fixed seed of `run_validation`; the exact value must lie
 in the simulated 99% interval. The same intervals must *reject* plausible wrong answers (off
@@ -12,10 +12,10 @@ from statistics import NormalDist
 
 import pytest
 
-from simulator import analytic as A
-from simulator import validation as V
-from simulator.distributions import Empirical, Exponential, Fixed, Lognormal
-from simulator.runner import SimulationResult
+from simulator.analysis import analytic as A
+from simulator.analysis import validation as V
+from simulator.model.distributions import Empirical, Exponential, Fixed, Lognormal
+from simulator.engine.runner import SimulationResult
 
 CASES = {c.name: c for c in V.cases()}
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from . import analytic as A
-from . import policy as P
-from .distributions import Lognormal
-from .runner import SimulationResult, simulate
+from ..model import policy as P
+from ..model.distributions import Lognormal
+from ..engine.runner import SimulationResult, simulate
 from .stats import Interval, mean_ci, wilson_ci
 
 LEVEL = 0.99

@@ -44,8 +44,8 @@ from typing import Any, Literal, Mapping
 import numpy as np
 import pandas as pd
 
-from . import policy as P
-from .scenario import ScenarioError, parse_scenario
+from ..model import policy as P
+from ..model.schema import ScenarioError, parse_scenario
 from .stats import wilson_ci
 
 LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import policy as P
 from .distributions import Fixed
-from .scenario import Scenario
+from .schema import Scenario
 
 OPERATIONS = ("create", "delete", "attach")
 _STREAM = {"create": 0, "attach": 0, "delete": 1}  # a VM is either created or attached

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from .scenario import Scenario, parse_scenario
+from ..model.schema import Scenario, parse_scenario
 
 
 class OutputError(ValueError):
@@ -76,7 +76,7 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
 
 def manifest(scenario: Scenario, *, seed: int, replications: int, wall_time_s: float,
              **extra: Any) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
     return {
         "scenario": scenario_record(scenario),
         "seed": seed,

@@ -18,11 +18,11 @@ import multiprocessing
 import numpy as np
 import pandas as pd
 
-from .engine import run_replication
-from .faults import FaultModel, replication_seeds
+from .discrete_event import run_replication
+from ..model.faults import FaultModel, replication_seeds
 from .metrics import Bands
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
-from .scenario import Scenario, parse_scenario
+from ..model.schema import Scenario, parse_scenario
 
 
 @dataclass(frozen=True)

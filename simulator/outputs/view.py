@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import policy as P
-from .scenario import Scenario, SetPolicyAction
+from ..model import policy as P
+from ..model.schema import Scenario, SetPolicyAction
 
 
 def vm_name(scale_set: str, vm: int, uniform: bool = False) -> str:

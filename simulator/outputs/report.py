@@ -16,13 +16,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import policy as P
-from .metrics import SUMMARY_COLUMNS
-from .stats import (Interval, decimals_for, fmt_num, judge, mean_ci, paired_diff_ci, quantile_ci,
+from ..model import policy as P
+from ..engine.metrics import SUMMARY_COLUMNS
+from ..analysis.stats import (Interval, decimals_for, fmt_num, judge, mean_ci, paired_diff_ci, quantile_ci,
                     welch_diff_ci, wilson_ci)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .runner import SimulationResult
+    from ..engine.runner import SimulationResult
 
 CONFIDENCE = 0.95
 REL_TOL = 0.10  # an interval is "too wide" past 10% of its estimate ...

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import policy as P
+from ..model import policy as P
 
 
 _FAILED, _SUCCEEDED, _DELETED = P.FAILED, P.SUCCEEDED, P.DELETED

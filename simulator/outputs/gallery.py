@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .results import atomic_write, manifest, read_manifest, write_compare, write_run
-from .runner import simulate
-from .scenario import compare_arms, load_scenario
+from .folders import atomic_write, manifest, read_manifest, write_compare, write_run
+from ..engine.runner import simulate
+from ..model.schema import compare_arms, load_scenario
 
 GALLERY_SEED = 20261126
 GALLERY_REPLICATIONS = 200

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from .distributions import Empirical, Exponential, Fixed, Lognormal
-from .policy import CREATE_WINDOW_MIN, DELETE_MAX_RETRIES
+from ..model.distributions import Empirical, Exponential, Fixed, Lognormal
+from ..model.policy import CREATE_WINDOW_MIN, DELETE_MAX_RETRIES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .scenario import Scenario
+    from ..model.schema import Scenario
 
 Dist = Fixed | Exponential | Lognormal | Empirical
 _STD = NormalDist()
@@ -215,7 +215,7 @@ def scenario_create_outcomes(scenario: "Scenario") -> CreateOutcomes:
     Assumes one error duration for all non-timeout codes (per-code durations in
     `timing.error_durations` only change abandonment, so they are rejected here).
     """
-    from . import policy as P
+    from ..model import policy as P
     rates, t = scenario.faults.create, scenario.timing
     others = {c: p for c, p in rates.items() if c not in P.RETRYABLE_CREATE_ERRORS and p > 0}
     if any(c in t.error_durations for c in others):

@@ -11,11 +11,11 @@ from typing import Generator
 import numpy as np
 import simpy
 
-from . import policy as P
-from .faults import AttemptDraws, FaultModel
+from ..model import policy as P
+from ..model.faults import AttemptDraws, FaultModel
 from .metrics import Counters, Tally, sum_counters, summary_row
 from .records import Sample
-from .scenario import (AttachAction, CreateAction, DeleteAction, DeleteFailedAction,
+from ..model.schema import (AttachAction, CreateAction, DeleteAction, DeleteFailedAction,
                        ScaleInAction, Scenario, SetCapacityAction, SetPolicyAction)
 
 

@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .results import atomic_dir, atomic_write, check_output_dir, scenario_record
-from .runner import Collector, chunks, execute
-from .scenario import Scenario, ScenarioError, load_scenario
+from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
+from ..engine.runner import Collector, chunks, execute
+from ..model.schema import Scenario, ScenarioError, load_scenario
 
 Grid = dict[str, list[Any]]
 
@@ -189,7 +189,7 @@ KEY_METRICS: tuple[tuple[str, str, str, str | None], ...] = (
 
 def cell_metrics(rows: pd.DataFrame) -> dict[str, Any]:
     """Key metrics of one cell with 95% intervals (objects of `stats.Interval`)."""
-    from .stats import mean_ci, wilson_ci
+    from ..analysis.stats import mean_ci, wilson_ci
     out: dict[str, Any] = {}
     for col, _, kind, denom in KEY_METRICS:
         if kind == "share":
