@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Iterator
 
 from .analysis.calibrate import CalibrationError
-from .outputs.folders import OutputError, atomic_write, check_output_dir
 from .engine.runner import SimulationResult, default_workers, simulate
-from .model.schema import ScenarioError, compare_arms, load_scenario
+from .model.loading import load_scenario
+from .model.overrides import compare_arms
+from .model.schema import ScenarioError
+from .outputs.folders import OutputError, atomic_write, check_output_dir
 
 
 class UsageError(Exception):
@@ -85,8 +87,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .outputs.report import key_figures
     from .outputs.folders import manifest, write_run
+    from .outputs.report import key_figures
     scenario = load_scenario(args.file, args.overrides)
     out = _out(args, Path("results") / scenario.name)
     result, wall = _simulate(scenario, args, scenario.name)
@@ -100,6 +102,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
+
     from .outputs.folders import manifest, write_compare
     a_set, b_set, labels = compare_arms(load_scenario(args.file, args.overrides))
     if args.a or args.b:
@@ -126,8 +129,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .outputs.sweep import (cell_count, grid_cells, resolve_grid, run_sweep, sweep_table,
-                        write_sweep_outputs)
+    from .outputs.sweep import (
+        cell_count,
+        grid_cells,
+        resolve_grid,
+        run_sweep,
+        sweep_table,
+        write_sweep_outputs,
+    )
     grid = resolve_grid(args.file, args.overrides, args.grid)
     scenario = load_scenario(args.file, args.overrides)
     out = _out(args, Path("results") / f"{scenario.name}-sweep")

@@ -156,7 +156,7 @@ def test_validate_model_prints_a_verdict_per_case(capsys):
 
 def test_calibrate_writes_a_fragment_a_scenario_accepts(run_dir, tmp_path, capsys):
     import tomllib
-    from simulator.model.schema import parse_scenario
+    from simulator.model.loading import parse_scenario
     out = tmp_path / "faults.toml"
     assert main(["calibrate", str(run_dir / "events.parquet"), "--out", str(out)]) == 0
     fragment = tomllib.loads(out.read_text())

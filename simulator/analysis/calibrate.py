@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from ..model import policy as P
-from ..model.schema import ScenarioError, parse_scenario
+from ..model.loading import parse_scenario
+from ..model.schema import ScenarioError
 from .stats import wilson_ci
 
 LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")

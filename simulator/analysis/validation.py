@@ -18,10 +18,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import analytic as A
+from ..engine.runner import SimulationResult, simulate
 from ..model import policy as P
 from ..model.distributions import Lognormal
-from ..engine.runner import SimulationResult, simulate
+from . import analytic as A
 from .stats import Interval, mean_ci, wilson_ci
 
 LEVEL = 0.99

@@ -13,10 +13,18 @@ import simpy
 
 from ..model import policy as P
 from ..model.faults import AttemptDraws, FaultModel
+from ..model.schema import (
+    AttachAction,
+    CreateAction,
+    DeleteAction,
+    DeleteFailedAction,
+    ScaleInAction,
+    Scenario,
+    SetCapacityAction,
+    SetPolicyAction,
+)
 from .metrics import Counters, Tally, sum_counters, summary_row
 from .records import Sample
-from ..model.schema import (AttachAction, CreateAction, DeleteAction, DeleteFailedAction,
-                       ScaleInAction, Scenario, SetCapacityAction, SetPolicyAction)
 
 
 class VM:

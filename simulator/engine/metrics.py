@@ -10,7 +10,6 @@ import numpy as np
 
 from ..model import policy as P
 
-
 _FAILED, _SUCCEEDED, _DELETED = P.FAILED, P.SUCCEEDED, P.DELETED
 
 

@@ -9,20 +9,21 @@ number of workers or on scheduling.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-import multiprocessing
 import numpy as np
 import pandas as pd
 
-from .discrete_event import run_replication
 from ..model.faults import FaultModel, replication_seeds
+from ..model.loading import parse_scenario
+from ..model.schema import Scenario
+from .discrete_event import run_replication
 from .metrics import Bands
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
-from ..model.schema import Scenario, parse_scenario
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
     shared by all jobs, or on a Dask cluster."""
     args = (keep_events, keep_timeseries)
     if scheduler is not None:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
         with Client(scheduler) as client:
             futures = {client.submit(run_chunk, sc, seed, part, *args, pure=False): (key, part)
                        for key, sc, seed, part in jobs}

@@ -6,21 +6,27 @@ A scenario is a plain mapping (usually a TOML file) with the core shape
     timeline[{at_min, action, count}]
 
 plus optional timing, fault windows, scripted faults, platform what-if overrides and an
-autoscale trace. `load_scenario` reads a file, applies `--set` overrides and validates;
-`parse_scenario` validates a mapping.
+autoscale trace. This module holds the shapes and the checks of single fields only;
+`checks.py` looks across fields, `loading.py` reads files, `overrides.py` edits mappings.
 """
 from __future__ import annotations
 
-import csv
 import difflib
 import math
-import tomllib
-from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
-                      PositiveFloat, PositiveInt, StrictBool, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from . import policy as P
 from .distributions import Distribution, Fixed, Lognormal
@@ -73,7 +79,7 @@ class ResiliencyPolicyBody(BaseModel):
                                                            "resilientVMDeletionPolicy"})
 
 
-class ScaleSet(_Strict):
+class ScaleSetSpec(_Strict):
     name: str = Field("myScaleSet", pattern=NAME_PATTERN, max_length=64)
     orchestration: Literal["Flexible", "Uniform"] = "Flexible"
     os: Literal["Linux", "Windows"] = "Linux"
@@ -283,7 +289,7 @@ class FleetMember(_Strict):
     fault windows (a regional incident) hit every member at once, on top of the member's own.
     """
 
-    scale_set: ScaleSet
+    scale_set: ScaleSetSpec
     timeline: list[Action] = []
     trace: Optional[Trace] = None
     faults: Optional[Faults] = None
@@ -298,7 +304,7 @@ class Scenario(_Strict):
     horizon_min: PositiveFloat
     sample_every_min: Optional[PositiveFloat] = Field(
         None, description="capacity time-series grid; default horizon/240")
-    scale_set: ScaleSet = ScaleSet()
+    scale_set: ScaleSetSpec = ScaleSetSpec()
     faults: Faults = Faults()
     timing: Timing = Timing()
     platform: Platform = Platform()
@@ -352,273 +358,3 @@ class Scenario(_Strict):
     def actions(self) -> list[Any]:
         """The timeline in time order (stable), trace rows included as set_capacity."""
         return sorted(self.timeline, key=lambda a: a.at_min)
-
-
-def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
-    """Checks across fields: horizon, orchestration, instance limits, rates within windows."""
-    if not sc.fleet:
-        return _member_problems(sc, "")
-    problems: list[tuple[str, str]] = []
-    fields_set = sc.model_fields_set
-    for key in ("scale_set", "timeline", "trace"):
-        if key in fields_set:
-            problems.append((key, "a fleet scenario gives each scale set its own; move it into "
-                                  "the [[fleet]] entries"))
-    if sc.faults.scripted:
-        problems.append(("faults.scripted", "scripted faults name a VM of one scale set: put "
-                                            "them in that [[fleet]] entry's own faults"))
-    names = [m.scale_set.name for m in sc.fleet]
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            problems.append((f"fleet.{i}.scale_set.name", f"{name!r} is used twice; expected "
-                                                          "unique names"))
-    for i, member in enumerate(sc.members()):
-        problems += _member_problems(member, f"fleet.{i}.")
-    return problems
-
-
-MAX_SAMPLES = 100_000  # grid points per replication and scale set
-
-
-def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    if sc.horizon_min / sc.sample_step_min > MAX_SAMPLES:
-        problems.append(("sample_every_min", f"{sc.sample_step_min:g} gives more than "
-                                             f"{MAX_SAMPLES:,} samples over the horizon; expected "
-                                             f"at least {sc.horizon_min / MAX_SAMPLES:g}"))
-    flexible = sc.scale_set.orchestration == P.FLEXIBLE
-    for i, a in enumerate(sc.timeline):
-        if a.at_min >= sc.horizon_min:
-            problems.append((f"{prefix}timeline.{i}.at_min",
-                             f"{a.at_min:g} is past horizon_min ({sc.horizon_min:g}) or at it; "
-                             "expected less (the horizon is exclusive: nothing happens at it)"))
-        if isinstance(a, AttachAction) and not flexible:
-            problems.append((f"{prefix}timeline.{i}.action", "attach needs Flexible orchestration"))
-    for i, s in enumerate(sc.faults.scripted):
-        if s.operation == "attach" and not flexible:
-            problems.append((f"{prefix}faults.scripted.{i}.operation", "attach needs Flexible orchestration"))
-    limit, capacity = sc.scale_set.instance_limit, 0
-    for i, a in sorted(enumerate(sc.timeline), key=lambda ia: ia[1].at_min):
-        if isinstance(a, (CreateAction, AttachAction)):
-            capacity += a.count
-        elif isinstance(a, ScaleInAction):
-            capacity = max(0, capacity - a.count)
-        elif isinstance(a, DeleteAction):  # at most this many go (busy or gone VMs are skipped)
-            capacity = max(0, capacity - len(set(a.vms)))
-        elif isinstance(a, SetCapacityAction):
-            capacity = a.capacity
-        if capacity > limit:
-            field = "capacity" if isinstance(a, SetCapacityAction) else "count"
-            problems.append((f"{prefix}timeline.{i}.{field}",
-                             f"capacity would reach {capacity}, over the {limit}-instance limit "
-                             f"of a {sc._limit_label()} scale set"))
-            break
-    for i, w in enumerate(sc.faults.windows):
-        for op in ("create", "delete", "attach"):
-            total = math.fsum({**getattr(sc.faults, op), **getattr(w, op)}.values())
-            if total > 1 + 1e-9:
-                problems.append((f"faults.windows.{i}.{op}" if not prefix else f"{prefix}faults",
-                                 f"with the base rates the probabilities sum to {total:g}; "
-                                 "expected at most 1"))
-    return problems
-
-
-POLICY_KEYS = ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
-               "scale_set.resiliencyPolicy.resilientVMDeletionPolicy.enabled")
-
-
-def compare_arms(scenario: Scenario) -> tuple[list[str], list[str], tuple[str, str]]:
-    """The two arms of `compare`: the scenario's [compare] table, else Resilient create and
-    delete on versus off (in every scale set of a fleet)."""
-    if scenario.compare is not None:
-        return list(scenario.compare.a), list(scenario.compare.b), scenario.compare.labels
-    prefixes = [f"fleet.{i}." for i in range(len(scenario.fleet))] or [""]
-    return ([f"{p}{k}=true" for p in prefixes for k in POLICY_KEYS],
-            [f"{p}{k}=false" for p in prefixes for k in POLICY_KEYS],
-            ("resilient on", "resilient off"))
-
-
-# --- loading -----------------------------------------------------------------------------------
-def _data_path(data: Any, loc: tuple) -> list[str]:
-    """The error's location as a path through the input: drops the elements pydantic adds
-    for tagged unions and validators (they name no key of the input)."""
-    path, node = [], data
-    for part in loc:
-        if isinstance(node, list) and isinstance(part, int):
-            node = node[part] if part < len(node) else None
-        elif isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, Mapping) and isinstance(part, str) and (
-                part.startswith("function-") or part in node.values()):
-            continue  # a union tag (e.g. the action's value) or a validator wrapper
-        else:
-            node = None
-        path.append(str(part))
-    return path
-
-
-def _problems(err: ValidationError, data: Any) -> list[tuple[str, str]]:
-    out = []
-    for e in err.errors():
-        loc = _data_path(data, e["loc"])
-        msg = e["msg"]
-        ctx = e.get("ctx", {})
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the scenario format; see README 'Scenario format')"
-        elif e["type"] == "union_tag_invalid":
-            msg = f"unknown {ctx.get('discriminator', '').strip(chr(39))} {ctx.get('tag')!r}; " \
-                  f"expected one of {ctx.get('expected_tags')}"
-        elif e["type"] == "string_pattern_mismatch":
-            msg = "expected letters, digits, '.', '_' or '-', starting with a letter or digit"
-        elif e["type"] == "union_tag_not_found":
-            msg = (f"expected a table with {ctx.get('discriminator', '').strip(chr(39))} = ..."
-                   if "action" in ctx.get("discriminator", "") else
-                   "expected a number of minutes (fixed) or a table with kind = "
-                   "'fixed' | 'exponential' | 'lognormal' | 'empirical'")
-        for prefix in ("Value error, ", "Assertion failed, "):
-            msg = msg.removeprefix(prefix)
-        got = e.get("input")
-        if e["type"] not in ("extra_forbidden", "missing", "value_error", "union_tag_invalid",
-                             "union_tag_not_found") \
-                and not isinstance(got, (dict, list)):
-            msg = f"{msg} (got {got!r})"
-        out.append((".".join(loc), msg))
-    return out
-
-
-def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>",
-                   base_dir: Path | None = None) -> Scenario:
-    """Validate a mapping (or pass a Scenario through); raise ScenarioError on any problem."""
-    if isinstance(data, Scenario):
-        return data
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as err:
-        raise ScenarioError(source, _problems(err, data)) from None
-    if scenario.trace is not None or any(m.trace for m in scenario.fleet):
-        base_dir = base_dir or Path(".")
-        update: dict[str, Any] = {}
-        if scenario.trace is not None:
-            update["timeline"] = list(scenario.timeline) + _read_trace(
-                scenario.trace, "trace.file", source, base_dir)
-            update["trace"] = None
-        update["fleet"] = [m.model_copy(update={
-            "timeline": list(m.timeline) + _read_trace(m.trace, f"fleet.{i}.trace.file", source,
-                                                       base_dir), "trace": None})
-            if m.trace else m for i, m in enumerate(scenario.fleet)]
-        scenario = scenario.model_copy(update=update)
-    problems = coherence_problems(scenario)
-    if problems:
-        raise ScenarioError(source, problems)
-    return scenario
-
-
-def _read_trace(t: Trace, where: str, source: str, base_dir: Path) -> list[SetCapacityAction]:
-    """The trace's rows as set_capacity actions; a bad file is a ScenarioError at `where`."""
-    path = base_dir / t.file
-    if not path.is_file():
-        raise ScenarioError(source, [(where, f"trace file {str(path)!r} not found")])
-    rows: list[SetCapacityAction] = []
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's export may start with a BOM
-    except (UnicodeDecodeError, OSError) as err:
-        raise ScenarioError(source, [(where, f"{path}: unreadable ({err}); expected a UTF-8 CSV")]
-                            ) from None
-    reader = csv.DictReader(text.splitlines())
-    cols = reader.fieldnames or []
-    for col in (t.time_column, t.capacity_column):
-        if col not in cols:
-            raise ScenarioError(source, [(where, f"{path}: expected a column {col!r}; "
-                                                 f"found {cols}")])
-    for line, row in enumerate(reader, start=2):
-        try:
-            at = float(row[t.time_column])
-            cap = int(row[t.capacity_column])
-            if at < 0 or cap < 0 or not math.isfinite(at):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ScenarioError(source, [(where, f"{path}, line {line}: expected a time >= 0 "
-                                                 f"and a whole capacity >= 0, got {dict(row)}")]) from None
-        rows.append(SetCapacityAction(at_min=at, action="set_capacity", capacity=cap))
-    if not rows:
-        raise ScenarioError(source, [(where, f"{path}: no rows")])
-    return rows
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`a.b.c=value` -> (["a","b","c"], value), the value read as a TOML value if it is one."""
-    if "=" not in text:
-        raise ScenarioError("--set", [(text, "expected path.to.key=value")])
-    key, raw = text.split("=", 1)
-    path = [p for p in key.strip().split(".")]
-    if not all(path):
-        raise ScenarioError("--set", [(key, "expected a dotted path such as faults.create.VMStartTimedOut")])
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return path, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str],
-                    assignments: list[tuple[str, Any]] = ()) -> dict[str, Any]:
-    """A copy of the raw mapping with each `path=value` text and each (path, value) set.
-
-    List items are addressed by index; tables on the way are created as needed."""
-    import copy
-    data = copy.deepcopy(data)
-    for path, value in [parse_override(t) for t in overrides] + [
-            (p.split("."), v) for p, v in assignments]:
-        _assign(data, path, copy.deepcopy(value))
-    return data
-
-
-def _assign(data: dict[str, Any], path: list[str], value: Any) -> None:
-    node: Any = data
-    for i, part in enumerate(path):
-        where = ".".join(path[:i + 1])
-        last = i == len(path) - 1
-        if isinstance(node, list):
-            try:
-                index = int(part)
-                if last:
-                    node[index] = value
-                else:
-                    node = node[index]
-            except (ValueError, IndexError):
-                raise ScenarioError("--set", [(where, f"no such list item (the list has "
-                                                      f"{len(node)})")]) from None
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-        else:
-            raise ScenarioError("--set", [(".".join(path[:i]), "is a value, not a table or list")])
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(str(path), [("", "file not found")])
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
-    except (UnicodeDecodeError, OSError) as err:
-        raise ScenarioError(str(path), [("", f"unreadable ({err}); expected a UTF-8 TOML file")]
-                            ) from None
-
-
-def load_scenario(path: str | Path, overrides: list[str] | None = None,
-                  assignments: list[tuple[str, Any]] = ()) -> Scenario:
-    """Read, override and validate a scenario file; the name defaults to the file's stem.
-
-    `overrides` are `--set` texts; `assignments` are (dotted path, value) pairs (a sweep's cell).
-    """
-    path = Path(path)
-    data = read_toml(path)
-    data = apply_overrides(data, overrides or [], assignments)
-    data.setdefault("name", path.stem)
-    return parse_scenario(data, source=str(path), base_dir=path.parent)

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from ..model.schema import Scenario, parse_scenario
+from ..model.loading import parse_scenario
+from ..model.schema import Scenario
 
 
 class OutputError(ValueError):

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .folders import atomic_write, manifest, read_manifest, write_compare, write_run
 from ..engine.runner import simulate
-from ..model.schema import compare_arms, load_scenario
+from ..model.loading import load_scenario
+from ..model.overrides import compare_arms
+from .folders import atomic_write, manifest, read_manifest, write_compare, write_run
 
 GALLERY_SEED = 20261126
 GALLERY_REPLICATIONS = 200

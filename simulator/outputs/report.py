@@ -16,10 +16,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..model import policy as P
+from ..analysis.stats import (
+    Interval,
+    decimals_for,
+    fmt_num,
+    judge,
+    mean_ci,
+    paired_diff_ci,
+    quantile_ci,
+    welch_diff_ci,
+    wilson_ci,
+)
 from ..engine.metrics import SUMMARY_COLUMNS
-from ..analysis.stats import (Interval, decimals_for, fmt_num, judge, mean_ci, paired_diff_ci, quantile_ci,
-                    welch_diff_ci, wilson_ci)
+from ..model import policy as P
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.runner import SimulationResult

@@ -20,9 +20,10 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
 from ..engine.runner import Collector, chunks, execute
-from ..model.schema import Scenario, ScenarioError, load_scenario
+from ..model.loading import load_scenario
+from ..model.schema import Scenario, ScenarioError
+from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
 
 Grid = dict[str, list[Any]]
 

@@ -1,0 +1,88 @@
+"""Checks across fields, made after the schema has validated each field on its own.
+
+The schema (`schema.py`) can say that a count is a whole number; only a look at the whole
+scenario can say that the timeline passes the instance limit or that a window's rates sum
+past 1. Each problem is (field path, what was expected), as `ScenarioError` reports it.
+"""
+from __future__ import annotations
+
+import math
+
+from . import policy as P
+from .schema import (
+    AttachAction,
+    CreateAction,
+    DeleteAction,
+    ScaleInAction,
+    Scenario,
+    SetCapacityAction,
+)
+
+
+def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
+    """Checks across fields: horizon, orchestration, instance limits, rates within windows."""
+    if not sc.fleet:
+        return _member_problems(sc, "")
+    problems: list[tuple[str, str]] = []
+    fields_set = sc.model_fields_set
+    for key in ("scale_set", "timeline", "trace"):
+        if key in fields_set:
+            problems.append((key, "a fleet scenario gives each scale set its own; move it into "
+                                  "the [[fleet]] entries"))
+    if sc.faults.scripted:
+        problems.append(("faults.scripted", "scripted faults name a VM of one scale set: put "
+                                            "them in that [[fleet]] entry's own faults"))
+    names = [m.scale_set.name for m in sc.fleet]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            problems.append((f"fleet.{i}.scale_set.name", f"{name!r} is used twice; expected "
+                                                          "unique names"))
+    for i, member in enumerate(sc.members()):
+        problems += _member_problems(member, f"fleet.{i}.")
+    return problems
+
+
+MAX_SAMPLES = 100_000  # grid points per replication and scale set
+
+
+def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if sc.horizon_min / sc.sample_step_min > MAX_SAMPLES:
+        problems.append(("sample_every_min", f"{sc.sample_step_min:g} gives more than "
+                                             f"{MAX_SAMPLES:,} samples over the horizon; expected "
+                                             f"at least {sc.horizon_min / MAX_SAMPLES:g}"))
+    flexible = sc.scale_set.orchestration == P.FLEXIBLE
+    for i, a in enumerate(sc.timeline):
+        if a.at_min >= sc.horizon_min:
+            problems.append((f"{prefix}timeline.{i}.at_min",
+                             f"{a.at_min:g} is past horizon_min ({sc.horizon_min:g}) or at it; "
+                             "expected less (the horizon is exclusive: nothing happens at it)"))
+        if isinstance(a, AttachAction) and not flexible:
+            problems.append((f"{prefix}timeline.{i}.action", "attach needs Flexible orchestration"))
+    for i, s in enumerate(sc.faults.scripted):
+        if s.operation == "attach" and not flexible:
+            problems.append((f"{prefix}faults.scripted.{i}.operation", "attach needs Flexible orchestration"))
+    limit, capacity = sc.scale_set.instance_limit, 0
+    for i, a in sorted(enumerate(sc.timeline), key=lambda ia: ia[1].at_min):
+        if isinstance(a, (CreateAction, AttachAction)):
+            capacity += a.count
+        elif isinstance(a, ScaleInAction):
+            capacity = max(0, capacity - a.count)
+        elif isinstance(a, DeleteAction):  # at most this many go (busy or gone VMs are skipped)
+            capacity = max(0, capacity - len(set(a.vms)))
+        elif isinstance(a, SetCapacityAction):
+            capacity = a.capacity
+        if capacity > limit:
+            field = "capacity" if isinstance(a, SetCapacityAction) else "count"
+            problems.append((f"{prefix}timeline.{i}.{field}",
+                             f"capacity would reach {capacity}, over the {limit}-instance limit "
+                             f"of a {sc._limit_label()} scale set"))
+            break
+    for i, w in enumerate(sc.faults.windows):
+        for op in ("create", "delete", "attach"):
+            total = math.fsum({**getattr(sc.faults, op), **getattr(w, op)}.values())
+            if total > 1 + 1e-9:
+                problems.append((f"faults.windows.{i}.{op}" if not prefix else f"{prefix}faults",
+                                 f"with the base rates the probabilities sum to {total:g}; "
+                                 "expected at most 1"))
+    return problems
