@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .analysis.calibrate import CalibrationError
+from .analysis.observed_log import CalibrationError
 from .engine.runner import SimulationResult, default_workers, simulate
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
@@ -188,7 +188,8 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .analysis.calibrate import calibrate, read_log, to_toml
+    from .analysis.calibrate import calibrate, to_toml
+    from .analysis.observed_log import read_log
     fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
     if args.out:
         print(f"wrote {atomic_write(Path(args.out), fragment)}")

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from simulator import parse_scenario, simulate
-from simulator.analysis.calibrate import (CalibrationError, calibrate, merge_into, read_log, to_toml)
+from simulator.analysis.calibrate import calibrate, merge_into, to_toml
+from simulator.analysis.observed_log import CalibrationError, read_log
 
 DATA = Path(__file__).parent / "data" / "calibration"
 

@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,6 +20,8 @@ import pandas as pd
 
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
+
+DISTRIBUTION = "vmss-resilience-sim"  # the name pyproject.toml gives, for the version
 
 
 class OutputError(ValueError):
@@ -77,12 +80,11 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
 
 def manifest(scenario: Scenario, *, seed: int, replications: int, wall_time_s: float,
              **extra: Any) -> dict[str, Any]:
-    from .. import __version__
     return {
         "scenario": scenario_record(scenario),
         "seed": seed,
         "replications": replications,
-        "package_version": __version__,
+        "package_version": version(DISTRIBUTION),
         "hypothetical": scenario.hypothetical,
         "platform_overrides": {k: v for k, v in scenario.platform.model_dump().items()
                                if v != type(scenario.platform)().model_dump()[k]},

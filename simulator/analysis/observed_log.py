@@ -1,0 +1,183 @@
+"""Reading an observed operation log into one row per complete attempt, for calibration.
+
+Log formats (CSV or Parquet, chosen by suffix, else by content):
+
+(a) an observed operation log, one row per attempt:
+
+    ==========  ================================================================
+    operation   ``create``, ``delete`` or ``attach`` (case-insensitive)
+    start_min   when the attempt started, minutes (any origin)
+    end_min     when it ended, minutes; must not be before start_min
+    outcome     ``Succeeded``, or the Azure error code it failed with, in CamelCase
+                (``OSProvisioningTimedOut``, ``VMStartTimedOut``, ``AllocationFailed``, ...)
+    ==========  ================================================================
+
+    Other columns are ignored. A retry is simply another row: rates are per attempt, as the
+    simulator draws them. A row with outcome ``ResilientCreateWindowExpired`` (an attempt cut
+    off by the 30-minute window, so its own outcome was never seen) is skipped.
+
+(b) the simulator's own ``events.parquet`` (columns replication, [scale_set,] time_min, vm,
+    operation_id, operation, attempt, state, error, deletion_status), recognised by its columns. Each
+    attempt's start row is paired with its end row; attempts abandoned at the create deadline
+    (error ``ResilientCreateWindowExpired``) and attempts still running when the log ends are
+    skipped. Skipping censored attempts biases timeout rates slightly low when many attempts
+    are cut off (e.g. Windows, where a timed-out retry always is); with Linux timeouts and
+    everyday rates the effect is far below the intervals' width.
+
+Any problem with the log raises `CalibrationError` (a ValueError) naming the file, the row and
+what was expected; the CLI maps it to exit code 2.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..model import policy as P
+
+LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")
+#: The event-log columns calibration needs (scale_set, vm, deletion_status may also be there).
+EVENT_LOG_COLUMNS: tuple[str, ...] = ("replication", "time_min", "operation_id", "operation",
+                                      "attempt", "state", "error")
+OPERATIONS: tuple[str, ...] = ("create", "delete", "attach")
+_CODE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+
+class CalibrationError(ValueError):
+    """A log that cannot be calibrated from; the message names the file, row and expectation."""
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
+    """The raw table and how to name its rows ("line" for CSV, "row" for Parquet)."""
+    if not path.is_file():
+        raise CalibrationError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise CalibrationError(f"{path}: the file is empty; expected a CSV or Parquet log with "
+                               f"columns {', '.join(LOG_COLUMNS)}")
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    parquet = path.suffix.lower() in (".parquet", ".pq") or magic == b"PAR1"
+    try:
+        if parquet:
+            return pd.read_parquet(path), "row"
+        return pd.read_csv(path, skipinitialspace=True), "line"
+    except pd.errors.EmptyDataError:
+        raise CalibrationError(f"{path}: the file is empty; expected a header with columns "
+                               f"{', '.join(LOG_COLUMNS)}") from None
+    except Exception as err:  # noqa: BLE001 - any reader failure is an unreadable log
+        kind = "Parquet" if parquet else "CSV"
+        raise CalibrationError(f"{path}: cannot read it as {kind}: "
+                               f"{type(err).__name__}: {err}") from None
+
+
+def _row_labels(index: pd.Index, unit: str) -> list[str]:
+    """'line 2' for the first data row of a CSV (line 1 is the header), 'row 1' for Parquet."""
+    offset = 2 if unit == "line" else 1
+    return [f"{unit} {i + offset}" for i in range(len(index))]
+
+
+def is_events_log(df: pd.DataFrame) -> bool:
+    """True for the simulator's own event log (it carries every EVENT_LOG_COLUMNS column)."""
+    return set(EVENT_LOG_COLUMNS) <= set(df.columns)
+
+
+def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFrame:
+    """Pair each attempt's start row with its end row (format b)."""
+    ev = ev.reset_index(drop=True)
+    labels = _row_labels(ev.index, unit)
+    # operation ids are numbered per scale set: a fleet's log needs the scale set in the key
+    key = [c for c in ("replication", "scale_set", "operation_id", "attempt") if c in ev.columns]
+    k = ev.groupby(key, sort=False).cumcount()
+    if (k > 1).any():
+        i = int(np.flatnonzero(k.to_numpy() > 1)[0])
+        raise CalibrationError(f"{source}, {labels[i]}: a third row for one attempt "
+                               f"({', '.join(key)}) = "
+                               f"{tuple(ev.loc[i, key].tolist())}; expected a start row and an end row")
+    starts, ends = ev[k == 0], ev[k == 1]
+    bad = starts[starts["error"].notna() | ~starts["state"].isin([P.CREATING, P.DELETING])]
+    if len(bad):
+        i = int(bad.index[0])
+        raise CalibrationError(f"{source}, {labels[i]}: an attempt's first row should be its "
+                               f"start (state Creating or Deleting, no error); got state "
+                               f"{ev.loc[i, 'state']!r}, error {ev.loc[i, 'error']!r}")
+    pairs = starts.reset_index().merge(ends.reset_index(), on=key, suffixes=("_s", "_e"))
+    outcome = pairs["error_e"].astype("object").where(pairs["error_e"].notna(), P.SUCCEEDED)
+    return pd.DataFrame({
+        "operation": pairs["operation_s"].astype(str).to_numpy(),
+        "start_min": pairs["time_min_s"].to_numpy(dtype=float),
+        "end_min": pairs["time_min_e"].to_numpy(dtype=float),
+        "outcome": outcome.astype(str).to_numpy(),
+        "row": [labels[int(i)] for i in pairs["index_e"]],
+    })
+
+
+def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Validate a one-row-per-attempt frame; drop censored attempts; add duration_min."""
+    missing = [c for c in LOG_COLUMNS if c not in df.columns]
+    if missing:
+        raise CalibrationError(
+            f"{source}: missing column(s) {', '.join(missing)}; expected columns "
+            f"{', '.join(LOG_COLUMNS)} (one row per attempt), or the simulator's events.parquet "
+            f"(columns {', '.join(EVENT_LOG_COLUMNS)}, ...); found "
+            f"{', '.join(str(c) for c in df.columns if c != 'row') or 'none'}")
+    if len(df) == 0:
+        raise CalibrationError(f"{source}: no rows; expected one row per attempt")
+    df = df.reset_index(drop=True)
+    rows = df["row"].tolist() if "row" in df.columns else _row_labels(df.index, "row")
+    op = df["operation"].astype("string").str.strip().str.lower()
+    bad = ~op.isin(OPERATIONS).fillna(False)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise CalibrationError(f"{source}, {rows[i]}: operation {df['operation'].iloc[i]!r}; "
+                               f"expected one of {', '.join(OPERATIONS)}")
+    times = {}
+    for col in ("start_min", "end_min"):
+        t = pd.to_numeric(df[col], errors="coerce").astype(float)
+        bad = ~np.isfinite(t.to_numpy())
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise CalibrationError(f"{source}, {rows[i]}: {col} {df[col].iloc[i]!r}; "
+                                   "expected a finite number of minutes")
+        times[col] = t.to_numpy()
+    back = times["end_min"] < times["start_min"]
+    if back.any():
+        i = int(np.flatnonzero(back)[0])
+        raise CalibrationError(f"{source}, {rows[i]}: end_min ({times['end_min'][i]:g}) is before "
+                               f"start_min ({times['start_min'][i]:g}); expected end_min >= start_min")
+    outcome = df["outcome"].astype("string").str.strip()
+    ok = outcome.fillna("").map(lambda s: s == P.SUCCEEDED or bool(_CODE.match(s)))
+    if not ok.all():
+        i = int(np.flatnonzero(~ok.to_numpy(dtype=bool))[0])
+        raise CalibrationError(
+            f"{source}, {rows[i]}: unknown outcome {df['outcome'].iloc[i]!r}; expected "
+            "'Succeeded' or an Azure error code in CamelCase (e.g. OSProvisioningTimedOut)")
+    out = pd.DataFrame({"operation": op.astype(str).to_numpy(), "start_min": times["start_min"],
+                        "end_min": times["end_min"], "outcome": outcome.astype(str).to_numpy(),
+                        "duration_min": times["end_min"] - times["start_min"], "row": rows})
+    out = out[out["outcome"] != P.CREATE_WINDOW_EXPIRED].reset_index(drop=True)
+    if len(out) == 0:
+        raise CalibrationError(f"{source}: no complete attempts (all were cut off by the "
+                               "create window or still running); nothing to calibrate from")
+    out.attrs["source"] = source
+    return out
+
+
+def read_log(path: str | Path) -> pd.DataFrame:
+    """Read a log (format a or b) into one row per complete attempt.
+
+    Columns: operation, start_min, end_min, outcome, duration_min, row (where the attempt's
+    outcome came from in the file, for error messages). `attrs["source"]` is the path.
+    """
+    path = Path(path)
+    raw, unit = _read_table(path)
+    source = str(path)
+    if is_events_log(raw):
+        attempts = _events_to_attempts(raw, source, unit)
+        if len(attempts) == 0:
+            raise CalibrationError(f"{source}: no complete attempts in the event log")
+    else:
+        attempts = raw.copy()
+        attempts["row"] = _row_labels(raw.index, unit)
+    return check_attempts(attempts, source)
