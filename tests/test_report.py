@@ -12,7 +12,8 @@ import pytest
 
 from simulator import simulate
 from simulator.engine.metrics import SUMMARY_COLUMNS
-from simulator.outputs.report import compare_table, key_figures, write_compare_report, write_report
+from simulator.outputs.compare_report import compare_table, write_compare_report
+from simulator.outputs.report import key_figures, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPLICATIONS = 20

@@ -115,7 +115,7 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
 def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any]
                   ) -> pd.DataFrame:
     """Write both arms' summaries, the paired comparison and its report, atomically."""
-    from .report import compare_table, write_compare_report
+    from .compare_report import compare_table, write_compare_report
     with atomic_dir(out_dir) as tmp:
         a.summary.to_csv(tmp / "summary_a.csv", index=False)
         b.summary.to_csv(tmp / "summary_b.csv", index=False)

@@ -1,202 +1,56 @@
-"""report.md and plots for a capacity planner: every summary metric with a 95% interval.
+"""report.md for a capacity planner: every summary metric of one run with a 95% interval.
 
-Means over replications get Student t intervals, proportions pooled over replications Wilson
-intervals, and a comparison of two arms run under common random numbers paired t intervals.
-Figures are drawn on `matplotlib.figure.Figure` objects (Agg canvas), so no pyplot state or
-display is ever touched. The caller writes into a temporary folder and renames it.
+The run report answers the planner's question first (capacity at the end, time to target,
+Failed VMs, creates and deletes), says which intervals are too wide to conclude and how many
+replications would narrow them, then lists every metric, proportion and failure rate. It
+writes the text and asks `figures` for the plots; the numbers come from `estimates` and are
+printed by `formatting`. `key_figures` is the same answer as plain text for the terminal.
+The caller writes into a temporary folder and renames it.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from ..analysis.stats import (
-    Interval,
-    decimals_for,
-    fmt_num,
-    judge,
-    mean_ci,
-    paired_diff_ci,
-    quantile_ci,
-    welch_diff_ci,
-    wilson_ci,
-)
-from ..engine.metrics import SUMMARY_COLUMNS
+from ..analysis.stats import Interval, judge, mean_ci
 from ..model import policy as P
+from .estimates import (
+    CONFIDENCE,
+    _col,
+    _pooled,
+    _quantiles,
+    _time_to_target,
+    failure_rates,
+    fleet_series,
+    proportions,
+)
+from .figures import plot_capacity, plot_failure_rates, plot_time_to_target
+from .formatting import (
+    REL_TOL,
+    RESOLUTION,
+    _count,
+    _fmt,
+    _md_table,
+    _meaning,
+    _members,
+    _pct,
+    _policy_text,
+    _q_text,
+    _quote,
+    _resolution,
+    _sig,
+    metric_columns,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.runner import SimulationResult
 
-CONFIDENCE = 0.95
-REL_TOL = 0.10  # an interval is "too wide" past 10% of its estimate ...
-_SKIP = ("replication", "hypothetical")
-
-# metric -> (unit, meaning). The unit also sets the resolution below which a wider-than-10%
-# interval still does not matter to a planner (the `abs_tol` of `stats.judge`).
-METRICS: dict[str, tuple[str, str]] = {
-    "target_capacity": ("VMs", "capacity target in force at the end of the run"),
-    "usable_vms": ("VMs", "VMs usable (Succeeded) at the end"),
-    "creating_vms": ("VMs", "VMs still Creating at the end"),
-    "failed_vms": ("VMs", "VMs Failed at the end (they count against capacity until deleted)"),
-    "deleting_vms": ("VMs", "VMs still Deleting at the end"),
-    "usable_share": ("share", "usable VMs at the end as a share of the target"),
-    "create_operations": ("operations", "create operations (initial create and scale-out, "
-                                        "one per VM)"),
-    "create_attempts": ("attempts", "create attempts, first attempts and retries"),
-    "create_retries": ("attempts", "create retries spent by Resilient create"),
-    "creates_failed": ("operations", "create operations that ended Failed"),
-    "creates_window_expired": ("operations", "creates Failed because the retry window closed "
-                                             "while an attempt ran"),
-    "vms_recovered_by_retry": ("VMs", "VMs that succeeded on a retry (would be Failed without it)"),
-    "attach_operations": ("operations", "attach operations (never retried)"),
-    "attaches_failed": ("operations", "attach operations that ended Failed"),
-    "delete_operations": ("operations", "delete operations (scale-in and explicit deletes)"),
-    "delete_attempts": ("attempts", "delete attempts, first attempts and retries"),
-    "delete_retries": ("attempts", "delete retries spent by Resilient delete"),
-    "deletes_failed": ("operations", "deletes that ended Failed (stuck: the VM stays until "
-                                     "deleted again)"),
-    "deletes_recovered_by_retry": ("operations", "deletes that succeeded on a retry"),
-    "scale_outs_rejected": ("operations", "scale-out or attach requests rejected because they "
-                                          "would pass the instance limit (Failed VMs hold "
-                                          "instances)"),
-    "vms_rejected": ("VMs", "VMs those rejected requests asked for"),
-    "time_to_target_min": ("min", "minutes from the first scale-out until usable VMs first "
-                                  "reached the target (runs that reached it)"),
-    "time_to_95pct_min": ("min", "minutes from the first scale-out until 95% of the target "
-                                 "(rounded up) was first usable (runs that reached it)"),
-    "failed_vm_minutes": ("VM-min", "VM-minutes spent Failed (between delete retries too)"),
-    "capacity_shortfall_vm_minutes": ("VM-min", "VM-minutes of usable capacity below target"),
-}
-RESOLUTION = {"VMs": 0.5, "operations": 0.5, "attempts": 0.5, "min": 0.5, "VM-min": 5.0,
-              "share": 0.005}
-_QUANTILES = [0.05, 0.5, 0.95]  # the median and the 90% band across replications
-_ATTEMPTS = {"create": "create_attempts", "delete": "delete_attempts",
-             "attach": "attach_operations"}
-
-
-def metric_columns(*summaries: pd.DataFrame) -> list[str]:
-    """Summary metrics in SUMMARY_COLUMNS order, then every errors.* column (sorted)."""
-    present = set().union(*(s.columns for s in summaries))
-    base = [c for c in SUMMARY_COLUMNS if c not in _SKIP and c in present]
-    return base + sorted(c for c in present if c.startswith("errors."))
-
-
-def _meaning(metric: str) -> tuple[str, str]:
-    if metric.startswith("errors."):
-        _, op, code = metric.split(".", 2)
-        return "attempts", f"{op} attempts that failed with {code}"
-    return METRICS.get(metric, ("", ""))
-
-
-def _resolution(metric: str) -> float:
-    return RESOLUTION.get(_meaning(metric)[0], 0.0)
-
-
-def _fmt(iv: Interval, unit: str = "") -> str:
-    return iv.format(scale=100, suffix="%") if unit == "share" else iv.format()
-
-
-def _val(x: float, unit: str = "") -> str:
-    """A lone value (no interval) for a table cell."""
-    return _fmt(Interval(x, math.nan, math.nan, 0, ""), unit).removesuffix(" [n/a]")
-
-
-def _sig(x: float) -> str:
-    """Three significant digits without scientific notation: 41.0, 0.566, 1,541."""
-    if not math.isfinite(x) or x == 0:
-        return fmt_num(x, 0)
-    return fmt_num(x, int(max(0, 2 - math.floor(math.log10(abs(x))))))
-
-
-def _count(x: float) -> str:
-    """A count that may be a mean: 1,800 or 1,741.1."""
-    return "n/a" if np.isnan(x) else f"{x:,.0f}" if x == round(x) else f"{x:,.1f}"
-
-
-def _pct(iv: Interval) -> str:
-    return iv.format(scale=100, suffix="%")
-
-
-def _md_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out + [""]
-
-
-def _col(summary: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in summary:
-        return np.zeros(len(summary))
-    return summary[name].to_numpy(dtype=float)
-
-
-def _pooled(summary: pd.DataFrame, num: str, den: str) -> Interval:
-    return wilson_ci(int(_col(summary, num).sum()), int(_col(summary, den).sum()), CONFIDENCE)
-
-
-def proportions(summary: pd.DataFrame) -> list[tuple[str, str, Interval]]:
-    """(label, what it is out of, Wilson interval) for the shares pooled over replications."""
-    rows = [("create operations that ended Failed", "creates_failed", "create_operations"),
-            ("create operations Failed by the window closing", "creates_window_expired",
-             "create_operations"),
-            ("VMs recovered by a create retry", "vms_recovered_by_retry", "create_operations"),
-            ("attach operations that ended Failed", "attaches_failed", "attach_operations"),
-            ("delete operations that ended Failed", "deletes_failed", "delete_operations"),
-            ("delete operations recovered by a retry", "deletes_recovered_by_retry",
-             "delete_operations")]
-    return [(label, den, _pooled(summary, num, den)) for label, num, den in rows
-            if _col(summary, den).sum() > 0]
-
-
-def failure_rates(summary: pd.DataFrame) -> list[tuple[str, str, int, int, Interval]]:
-    """(operation, code, failed attempts, attempts, Wilson rate) per errors.* column.
-
-    The window expiring (`ResilientCreateWindowExpired`) is the simulator's own marker, not a
-    wire code; the engine counts it with the create attempts it cut short.
-    """
-    out = []
-    cols = [c for c in summary.columns if c.startswith("errors.")]
-    for c in sorted(cols):
-        _, op, code = c.split(".", 2)
-        k, n = int(_col(summary, c).sum()), int(_col(summary, _ATTEMPTS.get(op, "")).sum())
-        if n > 0:
-            out.append((op, code, k, n, wilson_ci(k, n, CONFIDENCE)))
-    return out
-
 
 # --- time series -----------------------------------------------------------------------------
-_COUNTS = ["target", P.CREATING, P.SUCCEEDED, P.FAILED, P.DELETING]
-
-
-def fleet_series(ts: pd.DataFrame) -> pd.DataFrame:
-    """The counts summed over scale sets per replication and sample time (a fleet's total).
-
-    Every scale set samples on the same grid, so the sums line up exactly.
-    """
-    if "scale_set" not in ts.columns:
-        return ts
-    return ts.groupby(["replication", "time_min"], as_index=False)[_COUNTS].sum()
-
-
-def _quantiles(values: Iterable[float]) -> np.ndarray:
-    """The 5th, 50th and 95th percentiles, NaNs dropped, by the rule `result.bands` uses (the
-    smallest value with at least that share of runs at or below it), so they agree."""
-    x = np.asarray(list(values), dtype=float)
-    x = x[~np.isnan(x)]
-    return np.quantile(x, _QUANTILES, method="inverted_cdf") if len(x) else np.full(3, np.nan)
-
-
-def _band(ts: pd.DataFrame, column: str) -> pd.DataFrame:
-    """5th, 50th and 95th percentile of a column across replications at each sample time."""
-    q = ts.groupby("time_min")[column].agg(lambda s: tuple(_quantiles(s)))
-    return pd.DataFrame(q.tolist(), index=q.index, columns=["p05", "p50", "p95"])
-
-
 def _with_share(ts: pd.DataFrame) -> pd.DataFrame:
     ts = ts.copy()
     target = ts["target"].astype(float)
@@ -225,122 +79,7 @@ def capacity_table(ts: pd.DataFrame, horizon: float, points: int = 8) -> list[li
     return rows
 
 
-# --- plots -----------------------------------------------------------------------------------
-def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def plot_capacity(ts: pd.DataFrame, path: Path, title: str) -> Path:
-    fig = Figure(figsize=(9, 6.5))
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    target = _band(ts, "target")
-    for ax in (top,):
-        ax.step(target.index, target["p50"], where="post", color="black", ls="--", lw=1.2,
-                label="target (median)")
-    for ax, col, colour, label in ((top, "Succeeded", "tab:green", "usable (Succeeded)"),
-                                   (bottom, "Creating", "tab:blue", "Creating"),
-                                   (bottom, "Failed", "tab:red", "Failed")):
-        b = _band(ts, col)
-        ax.fill_between(b.index, b["p05"], b["p95"], color=colour, alpha=0.25, step="post",
-                        label=f"{label}: 5–95% of runs")
-        ax.step(b.index, b["p50"], where="post", color=colour, lw=1.5, label=f"{label}: median")
-    top.set_ylabel("VMs")
-    bottom.set_ylabel("VMs")
-    bottom.set_xlabel("simulated minutes")
-    top.set_title(f"{title}: VMs by state over time ({ts['replication'].nunique()} runs)")
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
-
-
-def plot_time_to_target(ttt: np.ndarray, path: Path, title: str,
-                        t95: np.ndarray | None = None) -> Path:
-    """Histogram of the runs that reached the target, and the ECDF over *all* runs (it levels
-    off below 1 by the share that never did); time to 95% of target alongside when given."""
-    fig = Figure(figsize=(9, 4))
-    hist, ecdf = fig.subplots(1, 2)
-    n = len(ttt)
-    series = [("100% of target", ttt, "tab:green")]
-    if t95 is not None:
-        series.append(("95% of target", t95, "tab:olive"))
-    pooled = np.concatenate([v[~np.isnan(v)] for _, v, _ in series])
-    bins = (np.histogram_bin_edges(pooled, bins=min(40, max(8, len(pooled) // 4)))
-            if len(pooled) else 10)  # shared bins, so the two histograms compare
-    for label, values, colour in series:
-        reached = np.sort(values[~np.isnan(values)])
-        if not len(reached):
-            continue
-        hist.hist(reached, bins=bins, color=colour, alpha=0.6, label=label)
-        ecdf.step(np.r_[0.0, reached], np.r_[0.0, np.arange(1, len(reached) + 1) / n],
-                  where="post", color=colour, label=f"{label}: {len(reached) / n:.0%} reached")
-    k = int((~np.isnan(ttt)).sum())
-    censored = np.where(np.isnan(ttt), np.inf, ttt)
-    for q, ls in ((0.5, "--"), (0.95, ":")):
-        v = float(np.quantile(censored, q, method="inverted_cdf")) if n else math.nan
-        if math.isfinite(v):
-            hist.axvline(v, color="black", ls=ls, lw=1,
-                         label=f"target p{q * 100:.0f} = {v:.1f} min")
-    for ax in (hist, ecdf):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best" if ax is hist else "lower right")
-        else:
-            ax.text(0.5, 0.5, "no run reached the target", ha="center", va="center",
-                    transform=ax.transAxes)
-        ax.grid(alpha=0.3)
-        ax.set_xlabel("minutes from the first scale-out")
-    hist.set_ylabel("runs")
-    hist.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ecdf.set_ylabel("share of all runs that had reached it")
-    ecdf.set_ylim(0, 1.02)
-    fig.suptitle(f"{title}: time to target capacity ({n - k} of {n} runs never reached it)",
-                 fontsize=10)
-    return _save(fig, path)
-
-
-def plot_failure_rates(rates: list[tuple[str, str, int, int, Interval]], path: Path,
-                       title: str) -> Path:
-    fig = Figure(figsize=(9, 1.2 + 0.45 * max(len(rates), 2)))
-    ax = fig.subplots()
-    if rates:
-        labels = [f"{op}: {code}" for op, code, *_ in rates]
-        est = np.array([r[4].estimate for r in rates]) * 100
-        err = np.array([[iv.estimate - iv.low, iv.high - iv.estimate]
-                        for *_, iv in rates]).T * 100
-        y = np.arange(len(rates))
-        colours = ["tab:blue" if op == "create" else "tab:orange" if op == "delete"
-                   else "tab:purple" for op, *_ in rates]
-        ax.barh(y, est, xerr=err, color=colours, alpha=0.8, capsize=3)
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()
-        for yi, r in zip(y, rates):
-            ax.annotate(f" {r[2]:,}/{r[3]:,}", (r[4].high * 100, yi), va="center", fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no failed attempts", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
-    ax.set_xlabel("failed attempts per attempt (%), with 95% Wilson interval")
-    ax.set_title(f"{title}: failure rate by error code", fontsize=10)
-    ax.grid(alpha=0.3, axis="x")
-    return _save(fig, path)
-
-
 # --- report ----------------------------------------------------------------------------------
-def _on(flag: bool) -> str:
-    return "on" if flag else "off"
-
-
-def _policy_text(sc) -> str:
-    pol = sc.initial_policy
-    return (f"Resilient create **{_on(pol.create_enabled)}**, Resilient delete "
-            f"**{_on(pol.delete_enabled)}**")
-
-
-def _members(sc) -> list:
-    return sc.members() if getattr(sc, "fleet", None) else [sc]
-
-
 def _setup_lines(result: "SimulationResult") -> list[str]:
     sc = result.scenario
     pol = sc.initial_policy
@@ -370,23 +109,6 @@ def _setup_lines(result: "SimulationResult") -> list[str]:
                   f"{P.CREATE_WINDOW_MIN:g}; delete retries {pol.delete_max_retries}, documented "
                   f"{P.DELETE_MAX_RETRIES}). Its results describe a platform that does not exist."]
     return lines
-
-
-def _time_to_target(summary: pd.DataFrame, column: str = "time_to_target_min"
-                    ) -> dict[str, Interval]:
-    """Reached share (Wilson), mean over runs that reached it (t), p50/p95 over all runs.
-
-    A run that never reached the target counts as later than any time in the percentiles.
-    """
-    ttt = _col(summary, column)
-    censored = np.where(np.isnan(ttt), np.inf, ttt)
-    return {"reached": wilson_ci(int((~np.isnan(ttt)).sum()), len(ttt), CONFIDENCE),
-            "mean": mean_ci(ttt, CONFIDENCE), "p50": quantile_ci(censored, 0.5, CONFIDENCE),
-            "p95": quantile_ci(censored, 0.95, CONFIDENCE)}
-
-
-def _q_text(iv: Interval) -> str:
-    return "not reached" if math.isinf(iv.estimate) else f"{iv.estimate:.1f} min"
 
 
 def _reached_text(tt: dict[str, Interval]) -> str:
@@ -514,8 +236,7 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
             plot_failure_rates(rates, out_dir / "failure_rates.png", title)]
 
     md = [f"# {title}", ""]
-    md += [("> " + line) if line else ">" for line in
-           (sc.description.strip() or "(the scenario gives no description)").splitlines()]
+    md += _quote(sc.description)
     md += ["", "## Setup", ""] + _setup_lines(result) + [""]
     md += ["## Answer", ""]
     if fleet:
@@ -582,171 +303,3 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
     path = out_dir / "report.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return [path, *pngs]
-
-
-# --- comparison of two arms ------------------------------------------------------------------
-def compare_table(a_summary: pd.DataFrame, b_summary: pd.DataFrame,
-                  confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per metric: means of both arms, the paired a-b interval, and the independent one.
-
-    Rows are paired by replication index, which under common random numbers means the same
-    random draws. All three use the complete pairs only (for the time-to-target metrics: the
-    replications in which both arms reached it, counted in `n_pairs`), so diff = mean_a - mean_b
-    and the two intervals describe the same replications.
-    """
-    metrics = metric_columns(a_summary, b_summary)
-    a_summary, b_summary = (s.reindex(columns=["replication", *metrics]) for s in (a_summary,
-                                                                                 b_summary))
-    errors = [m for m in metrics if m.startswith("errors.")]  # a code one arm never saw: 0
-    a_summary[errors], b_summary[errors] = a_summary[errors].fillna(0), b_summary[errors].fillna(0)
-    merged = a_summary.merge(b_summary, on="replication", suffixes=("|a", "|b"))
-    if merged.empty:
-        raise ValueError("the two summaries share no replication index; nothing to pair")
-    rows = []
-    for m in metrics:
-        xa, xb = (merged[f"{m}|{arm}"].to_numpy(float) for arm in ("a", "b"))
-        keep = ~(np.isnan(xa) | np.isnan(xb))
-        xa, xb = xa[keep], xb[keep]
-        p, u = paired_diff_ci(xa, xb, confidence), welch_diff_ci(xa, xb, confidence)
-        rows.append({"metric": m, "mean_a": xa.mean() if len(xa) else np.nan,
-                     "mean_b": xb.mean() if len(xb) else np.nan,
-                     "diff": p.estimate, "diff_low": p.low, "diff_high": p.high,
-                     "unpaired_low": u.low, "unpaired_high": u.high, "n_pairs": p.n})
-    return pd.DataFrame(rows)
-
-
-def plot_compare_capacity(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str], path: Path,
-                          title: str) -> Path:
-    fig = Figure(figsize=(9, 6.5))
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    tgt = _band(a, "target")
-    top.step(tgt.index, tgt["p50"], where="post", color="black", ls="--", lw=1.2,
-             label="target (median)")
-    for ts, label, colour in ((a, labels[0], "tab:green"), (b, labels[1], "tab:purple")):
-        band = _band(ts, "Succeeded")
-        top.fill_between(band.index, band["p05"], band["p95"], color=colour, alpha=0.2,
-                         step="post")
-        top.step(band.index, band["p50"], where="post", color=colour, lw=1.5,
-                 label=f"{label}: median, 5–95% band")
-    keys = ["replication", "time_min"]
-    diff = a[keys + ["Succeeded"]].merge(b[keys + ["Succeeded"]], on=keys, suffixes=("_a", "_b"))
-    diff["d"] = diff["Succeeded_a"] - diff["Succeeded_b"]
-    db = _band(diff, "d")
-    mean = diff.groupby("time_min")["d"].mean()
-    bottom.fill_between(db.index, db["p05"], db["p95"], color="tab:grey", alpha=0.3, step="post",
-                        label="5–95% of runs")
-    bottom.step(mean.index, mean.to_numpy(), where="post", color="black", lw=1.3,
-                label="mean paired difference")
-    bottom.axhline(0, color="grey", lw=0.8)
-    top.set_ylabel("usable VMs")
-    bottom.set_ylabel(f"usable VMs, {labels[0]} − {labels[1]}")
-    bottom.set_xlabel("simulated minutes")
-    top.set_title(f"{title}: usable capacity, {labels[0]} vs {labels[1]}")
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
-
-
-def _arm_line(label: str, r: "SimulationResult") -> str:
-    hyp = (" — **hypothetical** (a platform-fixed number overridden)"
-           if r.scenario.hypothetical else "")
-    members = _members(r.scenario)
-    policy = (_policy_text(members[0]) if len(members) == 1 else
-              "; ".join(f"`{m.scale_set.name}`: {_policy_text(m)}" for m in members))
-    return f"- **{label}**: {policy}; {r.replications} replications, seed {r.seed}{hyp}."
-
-
-def write_compare_report(a: "SimulationResult", b: "SimulationResult", labels: tuple[str, str],
-                         out_dir: Path) -> list[Path]:
-    """Write compare.md and compare_capacity.png: the paired differences a - b per metric."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    la, lb = labels
-    table = compare_table(a.summary, b.summary)
-    title = a.scenario.name
-    png = plot_compare_capacity(fleet_series(a.timeseries), fleet_series(b.timeseries), labels,
-                                out_dir / "compare_capacity.png", title)
-    crn = a.seed == b.seed
-    md = [f"# {title}: {la} vs {lb}", ""]
-    md += [("> " + line) if line else ">" for line in
-           (a.scenario.description.strip() or "(the scenario gives no description)").splitlines()]
-    md += ["", "## Setup", "", _arm_line(la, a), _arm_line(lb, b),
-           ("- Both arms ran under **common random numbers**: replication i of each arm used the "
-            "same random draws for the same VM and attempt, so each replication is a pair and "
-            "the difference is measured per pair." if crn else
-            "- **The arms used different seeds**: pairs share no random numbers, so the paired "
-            "interval is no narrower than the independent one."), ""]
-
-    answer, unclear, same = [], [], []
-    for row in table.itertuples(index=False):
-        m = row.metric
-        unit = _meaning(m)[0]
-        iv = Interval(row.diff, row.diff_low, row.diff_high, int(row.n_pairs), "paired t")
-        if row.n_pairs == 0 or (np.isnan(row.diff)):
-            continue
-        if iv.half_width == 0 and iv.estimate == 0:
-            continue  # identical in every pair
-        if math.isnan(iv.half_width):
-            unclear.append(f"- `{m}`: too few pairs ({iv.n}) for an interval.")
-            continue
-        v = judge(iv, REL_TOL, _resolution(m), difference=True)
-        d = _fmt(iv, unit)
-        if not iv.contains(0.0):
-            more = "higher" if row.diff > 0 else "lower"
-            if row.diff < 0:  # "lower by 4.9 [4.0, 5.8]" reads better than "by -4.9"
-                d = _fmt(Interval(-iv.estimate, -iv.high, -iv.low, iv.n, iv.method), unit)
-            unit_text = "" if unit == "share" else f" {unit}"
-            answer.append(f"- `{m}` is **{more}** under {la} than under {lb} by {d}{unit_text} "
-                          f"per run (means {_val(row.mean_a, unit)} vs {_val(row.mean_b, unit)}).")
-        elif v.conclusive:
-            same.append(f"`{m}`")
-        elif v.needed is not None:
-            unclear.append(f"- `{m}`: difference {d} contains 0; about **{v.needed:,} paired "
-                           f"replications** would show a difference of this size.")
-    md += ["## Answer", ""] + (answer or ["- No metric differs detectably between the arms."])
-    if same:
-        md += ["- No difference that matters (interval within the metric's resolution): "
-               + ", ".join(same) + "."]
-    md += [""]
-    if unclear:
-        md += ["### Too wide to conclude", ""] + unclear + [""]
-
-    md += ["## Usable capacity", "", f"![usable capacity, {la} vs {lb}](compare_capacity.png)",
-           ""]
-    reach = []
-    for col, what in (("time_to_target_min", "target"), ("time_to_95pct_min", "95% of target")):
-        if col in a.summary and col in b.summary:
-            ta, tb = _time_to_target(a.summary, col), _time_to_target(b.summary, col)
-            reach += [[f"runs reaching {what}", _pct(ta["reached"]), _pct(tb["reached"])],
-                      [f"p50 time to {what}", _q_text(ta["p50"]), _q_text(tb["p50"])],
-                      [f"p95 time to {what}", _q_text(ta["p95"]), _q_text(tb["p95"])]]
-    if reach:
-        md += ["## Reaching the target", "", "Across all runs of each arm; a run that never "
-               "reached it counts as later than any time.", ""]
-        md += _md_table(["", la, lb], reach)
-    md += ["## Paired differences", "",
-           f"Difference = {la} − {lb}, mean over replications of the per-replication difference, "
-           f"{CONFIDENCE:.0%} paired t interval; next to it the interval a comparison of "
-           "independent runs would give (Welch), to show what pairing buys. Each row uses the "
-           "complete pairs only: for the time-to-target metrics, the replications in which both "
-           "arms reached it (see Reaching the target for the shares).", ""]
-    rows = []
-    for row in table.itertuples(index=False):
-        unit = _meaning(row.metric)[0]
-        p = Interval(row.diff, row.diff_low, row.diff_high, int(row.n_pairs), "paired t")
-        u = Interval(row.mean_a - row.mean_b, row.unpaired_low, row.unpaired_high, 0, "Welch t")
-        ratio = (p.half_width / u.half_width if u.half_width and not np.isnan(u.half_width)
-                 else math.nan)
-        dec = decimals_for(p.estimate, p.half_width) if p.half_width > 0 else None
-        val = (lambda x: _val(x, unit)) if unit == "share" or dec is None else (
-            lambda x: fmt_num(x, dec))
-        rows.append([f"`{row.metric}`", val(row.mean_a), val(row.mean_b),
-                     _fmt(p, unit), _fmt(u, unit), "n/a" if np.isnan(ratio) else f"{ratio:.2f}",
-                     str(int(row.n_pairs))])
-    md += _md_table(["metric", f"mean, {la}", f"mean, {lb}", "difference, paired [95% CI]",
-                     "difference, independent [95% CI]", "paired / independent width", "pairs"],
-                    rows)
-    path = out_dir / "compare.md"
-    path.write_text("\n".join(md) + "\n", encoding="utf-8")
-    return [path, png]

@@ -1,0 +1,134 @@
+"""How the reports name and print metrics: the METRICS table, numbers, intervals, markdown.
+
+report.md and compare.md describe the same summary metrics in the same words and units, and
+print numbers, intervals and tables the same way; this module holds that shared vocabulary
+(each metric's unit and meaning, the resolution below which an interval's width no longer
+matters, the formats of values, intervals and tables, and the text for a scenario's policy and
+description) so the run report and the comparison cannot drift apart. It computes nothing
+from the results: the estimates themselves are in `estimates`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.stats import Interval, fmt_num
+from ..engine.metrics import SUMMARY_COLUMNS
+
+REL_TOL = 0.10  # an interval is "too wide" past 10% of its estimate ...
+_SKIP = ("replication", "hypothetical")
+
+# metric -> (unit, meaning). The unit also sets the resolution below which a wider-than-10%
+# interval still does not matter to a planner (the `abs_tol` of `stats.judge`).
+METRICS: dict[str, tuple[str, str]] = {
+    "target_capacity": ("VMs", "capacity target in force at the end of the run"),
+    "usable_vms": ("VMs", "VMs usable (Succeeded) at the end"),
+    "creating_vms": ("VMs", "VMs still Creating at the end"),
+    "failed_vms": ("VMs", "VMs Failed at the end (they count against capacity until deleted)"),
+    "deleting_vms": ("VMs", "VMs still Deleting at the end"),
+    "usable_share": ("share", "usable VMs at the end as a share of the target"),
+    "create_operations": ("operations", "create operations (initial create and scale-out, "
+                                        "one per VM)"),
+    "create_attempts": ("attempts", "create attempts, first attempts and retries"),
+    "create_retries": ("attempts", "create retries spent by Resilient create"),
+    "creates_failed": ("operations", "create operations that ended Failed"),
+    "creates_window_expired": ("operations", "creates Failed because the retry window closed "
+                                             "while an attempt ran"),
+    "vms_recovered_by_retry": ("VMs", "VMs that succeeded on a retry (would be Failed without it)"),
+    "attach_operations": ("operations", "attach operations (never retried)"),
+    "attaches_failed": ("operations", "attach operations that ended Failed"),
+    "delete_operations": ("operations", "delete operations (scale-in and explicit deletes)"),
+    "delete_attempts": ("attempts", "delete attempts, first attempts and retries"),
+    "delete_retries": ("attempts", "delete retries spent by Resilient delete"),
+    "deletes_failed": ("operations", "deletes that ended Failed (stuck: the VM stays until "
+                                     "deleted again)"),
+    "deletes_recovered_by_retry": ("operations", "deletes that succeeded on a retry"),
+    "scale_outs_rejected": ("operations", "scale-out or attach requests rejected because they "
+                                          "would pass the instance limit (Failed VMs hold "
+                                          "instances)"),
+    "vms_rejected": ("VMs", "VMs those rejected requests asked for"),
+    "time_to_target_min": ("min", "minutes from the first scale-out until usable VMs first "
+                                  "reached the target (runs that reached it)"),
+    "time_to_95pct_min": ("min", "minutes from the first scale-out until 95% of the target "
+                                 "(rounded up) was first usable (runs that reached it)"),
+    "failed_vm_minutes": ("VM-min", "VM-minutes spent Failed (between delete retries too)"),
+    "capacity_shortfall_vm_minutes": ("VM-min", "VM-minutes of usable capacity below target"),
+}
+RESOLUTION = {"VMs": 0.5, "operations": 0.5, "attempts": 0.5, "min": 0.5, "VM-min": 5.0,
+              "share": 0.005}
+
+
+def metric_columns(*summaries: pd.DataFrame) -> list[str]:
+    """Summary metrics in SUMMARY_COLUMNS order, then every errors.* column (sorted)."""
+    present = set().union(*(s.columns for s in summaries))
+    base = [c for c in SUMMARY_COLUMNS if c not in _SKIP and c in present]
+    return base + sorted(c for c in present if c.startswith("errors."))
+
+
+def _meaning(metric: str) -> tuple[str, str]:
+    if metric.startswith("errors."):
+        _, op, code = metric.split(".", 2)
+        return "attempts", f"{op} attempts that failed with {code}"
+    return METRICS.get(metric, ("", ""))
+
+
+def _resolution(metric: str) -> float:
+    return RESOLUTION.get(_meaning(metric)[0], 0.0)
+
+
+def _fmt(iv: Interval, unit: str = "") -> str:
+    return iv.format(scale=100, suffix="%") if unit == "share" else iv.format()
+
+
+def _val(x: float, unit: str = "") -> str:
+    """A lone value (no interval) for a table cell."""
+    return _fmt(Interval(x, math.nan, math.nan, 0, ""), unit).removesuffix(" [n/a]")
+
+
+def _sig(x: float) -> str:
+    """Three significant digits without scientific notation: 41.0, 0.566, 1,541."""
+    if not math.isfinite(x) or x == 0:
+        return fmt_num(x, 0)
+    return fmt_num(x, int(max(0, 2 - math.floor(math.log10(abs(x))))))
+
+
+def _count(x: float) -> str:
+    """A count that may be a mean: 1,800 or 1,741.1."""
+    return "n/a" if np.isnan(x) else f"{x:,.0f}" if x == round(x) else f"{x:,.1f}"
+
+
+def _pct(iv: Interval) -> str:
+    return iv.format(scale=100, suffix="%")
+
+
+def _md_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def _q_text(iv: Interval) -> str:
+    return "not reached" if math.isinf(iv.estimate) else f"{iv.estimate:.1f} min"
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _policy_text(sc) -> str:
+    pol = sc.initial_policy
+    return (f"Resilient create **{_on(pol.create_enabled)}**, Resilient delete "
+            f"**{_on(pol.delete_enabled)}**")
+
+
+def _members(sc) -> list:
+    return sc.members() if getattr(sc, "fleet", None) else [sc]
+
+
+def _quote(description: str) -> list[str]:
+    """A scenario's description as a markdown quote, the same in every report."""
+    return [("> " + line) if line else ">" for line in
+            (description.strip() or "(the scenario gives no description)").splitlines()]
