@@ -1,0 +1,1 @@
+"""Floor 2, analysis: statistics over replications, closed forms, validation, calibration."""
