@@ -101,6 +101,22 @@ SCENARIOS = {
         horizon_min=60, faults={"windows": [{
             "name": "incident", "start_min": 10, "end_min": 20,
             "create": {"AllocationFailed": 1.0}, "attach": {OSP: 1.0}, "delete": {TF: 1.0}}]}),
+    # Capacity, issue 10 repro 1. Resilient delete off: the scale-in at 10 takes VM 2 out of
+    # capacity (3 -> 2); its delete fails, so it stays Failed but no longer counts (orphaned,
+    # in_capacity False). delete_failed at 20 deletes it without lowering capacity again, and
+    # set_capacity 3 at 30 creates exactly one VM: 3 usable against a capacity of 3.
+    "capacity_failed_scale_in_then_cleanup": scenario(
+        [_at(0, "create", count=3), _at(10, "scale_in", count=1), _at(20, "delete_failed"),
+         _at(30, "set_capacity", capacity=3)],
+        delete=False, horizon_min=60, timing={"create_duration": 5, "delete_duration": 1},
+        scripted_faults=[scripted(2, "delete", [1], TF)]),
+    # Capacity, issue 10 repro 2. The scale-in of 4 at 11 finds VMs 0 and 1 idle and 2, 3
+    # still Creating: capacity drops to 0 at once, 1 and 0 are deleted at 11, and 2 and 3 as
+    # soon as their creates end (15). set_capacity 2 at 30 then creates two new VMs (4, 5).
+    "capacity_scale_in_past_idle_then_set_capacity": scenario(
+        [_at(0, "create", count=2), _at(10, "scale_out", count=2), _at(11, "scale_in", count=4),
+         _at(30, "set_capacity", capacity=2)],
+        horizon_min=60, timing={"create_duration": 5, "delete_duration": 1}),
     # What-if (hypothetical): a 45-minute window and two delete retries. Windows VM: timeouts
     # at 20 and 41, a third attempt from 42 abandoned at 45. Its delete: three attempts.
     "hypothetical_platform_override": scenario(
@@ -119,7 +135,7 @@ def _read(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""],
                         dtype={c: "string" for c in STRING_COLUMNS})
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
-                         "operation_id": "int64", "attempt": "int64"})
+                         "operation_id": "int64", "attempt": "int64", "in_capacity": "bool"})
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -111,9 +111,11 @@ def test_attempt_ending_exactly_at_deadline_succeeds():
 
 def test_first_attempt_outlasting_window_fails_at_deadline_only_under_resilient_create():
     """The window bounds the whole operation, its first attempt included; without the policy
-    there is no window and the same 35-minute attempt succeeds."""
-    on = run(scenario([create(1)], timing={"create_duration": 35})).events
-    off = run(scenario([create(1)], create=False, timing={"create_duration": 35})).events
+    there is no window and the same 35-minute attempt succeeds (a 40-minute OS provisioning
+    timeout, so that the attempt itself may take 35)."""
+    timing = {"create_duration": 35, "os_provisioning_timeout_min": 40}
+    on = run(scenario([create(1)], timing=timing)).events
+    off = run(scenario([create(1)], create=False, timing=timing)).events
     assert vm_rows(on, 0) == [(0, "Creating", None, 1, "Enabled"), (30, "Failed", EXPIRED, 1, "Enabled")]
     assert vm_rows(off, 0) == [(0, "Creating", None, 1, "Enabled"), (35, "Succeeded", None, 1, "Enabled")]
 
@@ -684,16 +686,21 @@ def test_failed_creates_are_unusable_capacity():
     assert math.isnan(s["time_to_target_min"])
 
 
-def test_scale_in_does_not_touch_creating_vms():
+def test_scale_in_deletes_busy_vms_when_their_create_ends():
+    """A scale-in of 3 with 2 idle VMs deletes those now, lowers capacity by the full 3, and
+    deletes one more as soon as a Creating VM's create ends: the first to end (VM 2, whose
+    create ends at 15 like VM 3's but is processed first) (README Semantics, scale-in)."""
     sc = scenario([create(2), create(2, at=10, action="scale_out"),
                    {"at_min": 12, "action": "scale_in", "count": 3}])
     r = run(sc)
     ev = r.events
-    deleted = ev.loc[ev["operation"] == "delete"]
-    assert sorted(deleted["vm"].unique()) == [0, 1]
-    assert states(ev, 2) == states(ev, 3) == ["Creating", "Succeeded"]
+    deletes = ev.loc[(ev["operation"] == "delete") & (ev["attempt"] == 1)
+                     & (ev["state"] == "Deleting")]
+    assert list(zip(deletes["time_min"], deletes["vm"])) == [(12, 1), (12, 0), (15, 2)]
+    assert states(ev, 2) == ["Creating", "Succeeded", "Deleting", "Deleted"]
+    assert states(ev, 3) == ["Creating", "Succeeded"]
     s = summary_row(r)
-    assert (s["target_capacity"], s["usable_vms"]) == (1, 2)  # capacity drops by the full count
+    assert (s["target_capacity"], s["usable_vms"], s["usable_share"]) == (1, 1, 1.0)
 
 
 def test_scale_in_at_same_minute_as_scale_out_does_not_touch_creating_vms():

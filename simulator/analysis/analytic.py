@@ -127,14 +127,18 @@ def create_attempts_that_fit(timeout_min: float, retry_delay_min: float = 1.0,
     return len(create_attempt_starts(timeout_min, retry_delay_min, window_min))
 
 
-def create_failure_probability(p_timeout: float, attempts: int, p_error: float = 0.0) -> float:
-    """P(create ends Failed) when `attempts` attempts fit and every success fits in the window.
+def create_failure_probability(p_timeout: float, attempts: int, p_error: float = 0.0,
+                               p_slow: float = 0.0) -> float:
+    """P(create ends Failed) when `attempts` attempts fit and every success that beats the
+    timeout fits in the window.
 
-    Each attempt times out w.p. p, fails for good w.p. e, succeeds otherwise; the create
-    succeeds on some attempt k <= n: 1 - (1-p-e) * (1 + p + ... + p^(n-1)).
+    Each attempt times out w.p. p, fails for good w.p. e, is drawn a success otherwise; a
+    drawn success slower than the timeout (w.p. `p_slow`) is a timeout too. With
+    s = (1-p-e)(1-p_slow) and p' = 1-e-s, the create fails w.p. 1 - s (1 + p' + ... + p'^(n-1)).
     """
-    q = 1.0 - p_timeout - p_error
-    return 1.0 - q * sum(p_timeout ** k for k in range(attempts))
+    s = (1.0 - p_timeout - p_error) * (1.0 - p_slow)
+    p = 1.0 - p_error - s
+    return 1.0 - s * sum(p ** k for k in range(attempts))
 
 
 def expected_create_attempts(p_timeout: float, attempts: int) -> float:
@@ -164,30 +168,39 @@ class CreateOutcomes:
 
 def create_outcomes(*, timeouts: Mapping[float, float], success: Dist, p_error: float = 0.0,
                     error_duration: Dist = Fixed(value=1.0), retry_delay_min: float = 1.0,
-                    window_min: float = CREATE_WINDOW_MIN, resilient: bool = True
-                    ) -> CreateOutcomes:
+                    window_min: float = CREATE_WINDOW_MIN, resilient: bool = True,
+                    success_timeout_min: float = math.inf) -> CreateOutcomes:
     """Exact create outcome by enumerating the tree of timeouts.
 
     `timeouts` maps a timeout's (fixed) duration to its per-attempt probability (two codes
-    with the same duration may be summed). Success durations follow `success`; the chance a
-    success attempt starting at t completes is F(window - t), the rest is abandoned. Without
-    Resilient create: one attempt, no window.
+    with the same duration may be summed). Success durations follow `success`, but a success
+    slower than `success_timeout_min` (the OS provisioning timeout) is a timeout at that
+    minute. The chance a success attempt starting at t completes is F(min(T, window - t));
+    the rest of the successes that fit under T is abandoned. Without Resilient create: one
+    attempt, no window.
     """
     p_timeout = math.fsum(timeouts.values())
     p_success = 1.0 - p_timeout - p_error
     if p_success < -1e-12:
         raise ValueError("per-attempt probabilities sum to more than 1")
+    T = success_timeout_min
+    f_T = cdf(success, T) if math.isfinite(T) else 1.0
+    if f_T < 1.0:  # the slow successes join the timeouts of duration T
+        timeouts = {**timeouts, T: timeouts.get(T, 0.0) + p_success * (1.0 - f_T)}
     if not resilient:
-        return CreateOutcomes(p_success, p_timeout + p_error, 0.0, 0.0, 1.0, success.mean())
+        p_ok = p_success * f_T
+        mean = partial_expectation(success, T) / f_T if math.isfinite(T) else success.mean()
+        return CreateOutcomes(p_ok, 1.0 - p_ok, 0.0, 0.0, 1.0, mean)
     W = window_min
 
     @lru_cache(maxsize=None)
     def node(t: float) -> tuple[float, float, float, float, float, float]:
         """From an attempt starting at t: (succ, err, exhausted, abandoned, attempts, E[T;succ])."""
-        f = cdf(success, W - t)
+        c = min(T, W - t)
+        f = cdf(success, c)
         succ = p_success * f
-        t_succ = p_success * (t * f + partial_expectation(success, W - t))
-        ab = p_success * (1 - f)
+        t_succ = p_success * (t * f + partial_expectation(success, c))
+        ab = p_success * (f_T - f)
         fe = cdf(error_duration, W - t)
         err, ab = p_error * fe, ab + p_error * (1 - fe)
         exh, att = 0.0, 1.0
@@ -230,7 +243,8 @@ def scenario_create_outcomes(scenario: "Scenario") -> CreateOutcomes:
                            p_error=math.fsum(others.values()),
                            error_duration=t.create_error_duration,
                            retry_delay_min=t.create_retry_delay_min,
-                           window_min=policy.create_window_min, resilient=policy.create_enabled)
+                           window_min=policy.create_window_min, resilient=policy.create_enabled,
+                           success_timeout_min=scenario.os_provisioning_timeout_min)
 
 
 def expected_failed_vms(n: int, p_failed: float) -> float:

@@ -178,19 +178,24 @@ def cases() -> list[Case]:
     # 4. Both timeout codes (8 and 10 min) and a non-retryable error, lognormal successes.
     rates = {OS: 0.15, VS: 0.10, AF: 0.05}
     succ = Lognormal(median=3.0, sigma=0.35)
-    exact = A.create_outcomes(timeouts={8.0: 0.15, 10.0: 0.10}, p_error=0.05, success=succ)
+    exact = A.create_outcomes(timeouts={8.0: 0.15, 10.0: 0.10}, p_error=0.05, success=succ,
+                              success_timeout_min=8.0)
     out.append(Case(
         "mixed_codes_p_failed", "Linux, two timeout codes and AllocationFailed, lognormal",
         create_scenario(faults=rates, timing={"create_duration": _lognormal(3.0, 0.35)}),
         creates_failed, exact.p_failed,
         wrong={"AllocationFailed retried": A.create_outcomes(
-            timeouts={8.0: 0.15, 10.0: 0.10, 1.0: 0.05}, success=succ).p_failed}))
+            timeouts={8.0: 0.15, 10.0: 0.10, 1.0: 0.05}, success=succ,
+            success_timeout_min=8.0).p_failed}))
 
     # 5. Without Resilient create every error is final.
     rates = {OS: 0.10, VS: 0.05, AF: 0.02}
     out.append(Case(
-        "no_resilient_create_p_failed", "Resilient create off: one attempt, P = sum of rates",
-        create_scenario(resilient=False, faults=rates), creates_failed, sum(rates.values()),
+        "no_resilient_create_p_failed", "Resilient create off: one attempt, P = sum of rates + slow successes",
+        create_scenario(resilient=False, faults=rates), creates_failed,
+        A.create_outcomes(timeouts={8.0: 0.10, 10.0: 0.05}, p_error=0.02, resilient=False,
+                          success=Lognormal(median=3.0, sigma=0.35),
+                          success_timeout_min=8.0).p_failed,
         wrong={"one retry": A.create_failure_probability(0.15, 2, 0.02)}))
 
     # 5b. Attach is never retried, even with Resilient create on.
@@ -202,24 +207,30 @@ def cases() -> list[Case]:
         attach, attaches_failed, 0.2,
         wrong={"retried like a create": A.create_failure_probability(0.2, 4)}))
 
-    # 6. The deadline abandons a *successful* attempt in flight: timeout 8.5, delay 2 gives
-    #    starts 0, 10.5, 21; the third attempt's timeout still ends in time (29.5), but a
-    #    lognormal success longer than 9 min does not: P = sum over starts of F-tail.
+    # 6. The deadline abandons an attempt in flight: timeout 9, delay 2.5 gives starts 0,
+    #    11.5, 23; the third attempt has 7 minutes left, so its timeout (at 32) and a lognormal
+    #    success longer than 7 min are both cut off at 30; a success slower than 9 min is a
+    #    timeout wherever it starts.
     succ = Lognormal(median=5.0, sigma=0.6)
-    timing = {"os_provisioning_timeout_min": 8.5, "create_retry_delay_min": 2.0,
+    timing = {"os_provisioning_timeout_min": 9.0, "create_retry_delay_min": 2.5,
               "create_duration": _lognormal(5.0, 0.6)}
-    exact = A.create_outcomes(timeouts={8.5: 0.5}, success=succ, retry_delay_min=2.0)
+    exact = A.create_outcomes(timeouts={9.0: 0.5}, success=succ, retry_delay_min=2.5,
+                              success_timeout_min=9.0)
     out.append(Case(
-        "deadline_abandons_in_flight", "success attempts still running at 30 min are abandoned",
+        "deadline_abandons_in_flight", "attempts still running at 30 min are abandoned",
         create_scenario(faults={OS: 0.5}, timing=timing), creates_abandoned, exact.p_abandoned,
         wrong={"attempt allowed to finish": 0.0,
+               "slow successes not timed out": A.create_outcomes(
+                   timeouts={9.0: 0.5}, success=succ, retry_delay_min=2.5).p_abandoned,
                "x1.5": 1.5 * exact.p_abandoned}))
 
     # 7. Expected time to success, conditional on success within the window (a 3-minute
     #    retry delay, so that forgetting the delay is visible).
     succ = Lognormal(median=3.0, sigma=0.5)
-    exact = A.create_outcomes(timeouts={8.0: 0.3, 10.0: 0.1}, success=succ, retry_delay_min=3.0)
-    no_delay = A.create_outcomes(timeouts={8.0: 0.3, 10.0: 0.1}, success=succ, retry_delay_min=0)
+    exact = A.create_outcomes(timeouts={8.0: 0.3, 10.0: 0.1}, success=succ, retry_delay_min=3.0,
+                              success_timeout_min=8.0)
+    no_delay = A.create_outcomes(timeouts={8.0: 0.3, 10.0: 0.1}, success=succ, retry_delay_min=0,
+                                 success_timeout_min=8.0)
     out.append(Case(
         "expected_time_to_success", "E[minutes to Succeeded | Succeeded], two timeout codes",
         create_scenario(faults={OS: 0.3, VS: 0.1},
@@ -231,9 +242,10 @@ def cases() -> list[Case]:
 
     # 8. Expected Failed VMs after a scale-out of 50 VMs: n * P(Failed).
     rates = {OS: 0.3, AF: 0.03}
-    pf = A.create_outcomes(timeouts={8.0: 0.3}, p_error=0.03,
+    pf = A.create_outcomes(timeouts={8.0: 0.3}, p_error=0.03, success_timeout_min=8.0,
                            success=Lognormal(median=3.0, sigma=0.35)).p_failed
     pf_short = A.create_outcomes(timeouts={8.0: 0.3}, p_error=0.03, window_min=20.0,
+                                 success_timeout_min=8.0,
                                  success=Lognormal(median=3.0, sigma=0.35)).p_failed
     out.append(Case(
         "scale_out_expected_failed_vms", "Failed VMs after a scale-out of 50: 50 * P(Failed)",

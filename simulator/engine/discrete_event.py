@@ -28,13 +28,14 @@ from .records import Sample
 
 
 class VM:
-    __slots__ = ("index", "state", "busy", "deletes")
+    __slots__ = ("index", "state", "busy", "deletes", "in_capacity")
 
     def __init__(self, index: int):
         self.index = index
         self.state: str | None = None
         self.busy = False  # an operation is under way
         self.deletes = 0  # delete operations so far (keys the random draws)
+        self.in_capacity = True  # counts toward capacity until chosen for deletion, once
 
 
 class ScaleSet:
@@ -53,6 +54,8 @@ class ScaleSet:
         self.limit = scenario.scale_set.instance_limit
         self.timing = scenario.timing
         self.vms: dict[int, VM] = {}
+        self.counting = 0  # VMs that count toward capacity
+        self.owed = 0  # VMs a scale-in removed from capacity but could not delete yet
         self.next_index = 0
         self.next_operation = 0
         self.tally = Tally()
@@ -65,17 +68,24 @@ class ScaleSet:
         if state != vm.state:
             self.sample_before(self.env.now)
             for tally in self.tallies:
-                tally.move(self.env.now, vm.state, state)
+                tally.move(self.env.now, vm.state, state, vm.in_capacity)
             vm.state = state
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
-                            operation, attempt, state, error, status))  # an Event, as a plain tuple
+                            operation, attempt, state, error, status, vm.in_capacity)
+                           )  # an Event, as a plain tuple
 
-    def _change_target(self, delta: int) -> None:
-        """Capacity moves by `delta` (never below zero), in this scale set and the fleet."""
-        delta = max(delta, -self.tally.target)
-        self.sample_before(self.env.now)
-        for tally in self.tallies:
-            tally.set_target(self.env.now, tally.target + delta)
+    @property
+    def capacity(self) -> int:
+        """The scale set's capacity (`sku.capacity`): the instances that count toward it."""
+        return self.counting - self.owed
+
+    def _capacity_changed(self, before: int) -> None:
+        """Tell the tallies (this scale set's and the fleet's) that capacity moved."""
+        delta = self.capacity - before
+        if delta:
+            self.sample_before(self.env.now)
+            for tally in self.tallies:
+                tally.set_target(self.env.now, tally.target + delta)
 
     @property
     def policy(self) -> P.ResiliencyPolicy:
@@ -101,7 +111,14 @@ class ScaleSet:
         vm = VM(self.next_index)
         self.next_index += 1
         self.vms[vm.index] = vm
+        self.counting += 1
         return vm
+
+    def _done(self, vm: VM) -> None:
+        """An operation ended: the VM is free, and a scale-in still owed may take it."""
+        vm.busy = False
+        if self.owed and vm.in_capacity:
+            self._settle()
 
     # --- VM processes --------------------------------------------------------------------------
     def create(self, vm: VM, operation: str, policy: P.ResiliencyPolicy) -> Generator:
@@ -139,7 +156,7 @@ class ScaleSet:
                 break
             c.errors[(operation, outcome)] += 1
             retry_at = P.next_create_attempt_at(policy, outcome, env.now, started,
-                                                self.timing.create_retry_delay_min)
+                                                self.timing.create_retry_delay_min, attempt)
             if retry_at is None:
                 if operation == "create":
                     c.creates_failed += 1
@@ -151,7 +168,7 @@ class ScaleSet:
             yield env.timeout(retry_at - env.now)
             c.create_retries += 1
             attempt += 1
-        vm.busy = False
+        self._done(vm)
 
     def delete(self, vm: VM, policy: P.ResiliencyPolicy) -> Generator:
         """Delete a VM: with Resilient delete, retry any error; Failed shows between attempts."""
@@ -184,39 +201,74 @@ class ScaleSet:
                                                t.delete_backoff_factor, t.delete_backoff_max_min))
             c.delete_retries += 1
             attempt += 1
-        vm.busy = False
+        self._done(vm)
 
     # --- scale-set operations ------------------------------------------------------------------
     def scale_out(self, count: int, operation: str = "create") -> None:
-        """Add `count` VMs (create or attach). A request that would take the scale set past its
-        instance limit (Failed VMs still hold instances) is rejected whole, as the platform
-        rejects it: nothing changes but the count of rejected requests."""
+        """Add `count` VMs (create or attach); capacity rises by `count`. A request that would
+        take the scale set past its instance limit (Failed VMs still hold instances) is
+        rejected whole, as the platform rejects it: nothing changes but the count of rejected
+        requests."""
         if len(self.vms) + count > self.limit:
             self.counters.scale_outs_rejected += 1
             self.counters.vms_rejected += count
             return
-        self._change_target(count)
+        before = self.capacity
         policy = self.policy if operation == "create" else P.ResiliencyPolicy()
         for _ in range(count):
             vm = self._new_vm()
             self._start(self.create(vm, operation, policy), vm)
+        self._capacity_changed(before)
 
-    def _idle(self) -> list[VM]:
-        """VMs that can be deleted now, in the scale-in policy's order of preference."""
-        idle = [vm for vm in self.vms.values() if not vm.busy]
+    def _idle(self, in_capacity: bool | None = True) -> list[VM]:
+        """VMs that can be deleted now, in the scale-in policy's order of preference:
+        those that count toward capacity (`in_capacity` True), those that no longer do
+        (False), or both (None)."""
+        idle = [vm for vm in self.vms.values()
+                if not vm.busy and (in_capacity is None or vm.in_capacity == in_capacity)]
         newest_first = self.scenario.scale_set.scale_in_policy != "OldestVM"
         idle.sort(key=lambda vm: vm.index, reverse=newest_first)
         return idle
 
-    def _delete(self, vms: list[VM], capacity_drop: int | None = None) -> None:
-        """Start deleting `vms`; capacity drops by `capacity_drop` (default: one per VM)."""
-        self._change_target(-(len(vms) if capacity_drop is None else capacity_drop))
+    def _delete(self, vms: list[VM]) -> None:
+        """Start deleting `vms`. Each that still counts toward capacity stops counting now,
+        once; one that no longer counts (its earlier delete failed) leaves capacity as it is."""
         for vm in vms:
+            if vm.in_capacity:
+                vm.in_capacity = False
+                self.counting -= 1
             self._start(self.delete(vm, self.policy), vm)
 
     def scale_in(self, count: int) -> None:
-        """Lower capacity by `count`; only VMs with no operation under way are deleted."""
-        self._delete(self._idle()[:count], count)
+        """Lower capacity by `count` (at most to zero) and delete that many instances.
+
+        Idle instances that count go first, in the scale-in policy's order; the rest are
+        owed, and each is deleted as soon as an instance that counts becomes free (its create
+        or attach ended)."""
+        before = self.capacity
+        self.owed += min(count, before)
+        self._settle()
+        self._capacity_changed(before)
+
+    def _settle(self) -> None:
+        """Delete idle counted instances for the scale-in still owed."""
+        chosen = self._idle()[:self.owed]
+        self.owed -= len(chosen)
+        self._delete(chosen)
+
+    def set_capacity(self, capacity: int) -> None:
+        """Scale out or in by the difference between `capacity` and the instances that count."""
+        diff = capacity - self.capacity
+        if diff > 0:
+            self.scale_out(diff)
+        elif diff < 0:
+            self.scale_in(-diff)
+
+    def delete_instances(self, vms: list[VM]) -> None:
+        """Delete chosen instances; capacity drops by those of them that still counted."""
+        before = self.capacity
+        self._delete(vms)
+        self._capacity_changed(before)
 
     def apply(self, action) -> None:
         """Carry out one timeline action now."""
@@ -227,16 +279,12 @@ class ScaleSet:
         elif isinstance(action, ScaleInAction):
             self.scale_in(action.count)
         elif isinstance(action, SetCapacityAction):
-            diff = action.capacity - self.tally.target
-            if diff > 0:
-                self.scale_out(diff)
-            elif diff < 0:
-                self.scale_in(-diff)
+            self.set_capacity(action.capacity)
         elif isinstance(action, DeleteAction):
-            self._delete([self.vms[i] for i in dict.fromkeys(action.vms)
-                          if i in self.vms and not self.vms[i].busy])
+            self.delete_instances([self.vms[i] for i in dict.fromkeys(action.vms)
+                                   if i in self.vms and not self.vms[i].busy])
         elif isinstance(action, DeleteFailedAction):
-            self._delete([vm for vm in self._idle() if vm.state == P.FAILED])
+            self.delete_instances([vm for vm in self._idle(None) if vm.state == P.FAILED])
         elif isinstance(action, SetPolicyAction):
             self.policy = P.ResiliencyPolicy.from_rest(action.resiliencyPolicy.as_rest(), self.policy)
         else:  # pragma: no cover - the schema admits no other action
@@ -297,12 +345,13 @@ def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.rando
         ss.tally.close(env.now)
         ss.sample_before(math.inf)
         rows.append({"replication": replication, "scale_set": ss.name,
-                     **summary_row(replication, ss.tally, ss.counters, scenario.hypothetical)})
+                     **summary_row(replication, ss.tally, ss.counters, scenario.hypothetical,
+                                 ss.owed)})
     if fleet is None:
         fleet_row = dict(rows[0])
     else:
         fleet.close(env.now)
         fleet_row = {"replication": replication, "scale_set": "(fleet)", **summary_row(
             replication, fleet, sum_counters([ss.counters for ss in scale_sets]),
-            scenario.hypothetical)}
+            scenario.hypothetical, sum(ss.owed for ss in scale_sets))}
     return (events if keep_events else []), samples, fleet_row, rows

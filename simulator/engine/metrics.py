@@ -15,7 +15,11 @@ _FAILED, _SUCCEEDED, _DELETED = P.FAILED, P.SUCCEEDED, P.DELETED
 
 @dataclass(slots=True)
 class Tally:
-    """Live VM counts per state, the capacity target, and their integrals over time.
+    """Live VM counts per state, the capacity, and their integrals over time.
+
+    `target` is the scale set's capacity (`sku.capacity`): the instances that count toward
+    it. `orphaned` counts Failed VMs that no longer do (chosen for deletion, their delete
+    failed): they still hold an instance, but capacity was already lowered for them.
 
     `move` and `set_target` are called at every change, so the integrals (Failed-VM-minutes,
     capacity shortfall) are exact, not sampled.
@@ -23,6 +27,7 @@ class Tally:
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(P.LIVE_STATES, 0))
     target: int = 0
+    orphaned: int = 0
     last_min: float = 0.0
     failed_vm_min: float = 0.0
     shortfall_vm_min: float = 0.0
@@ -50,10 +55,12 @@ class Tally:
         if math.isnan(self.time_to_target_min) and usable >= self.target:
             self.time_to_target_min = since
 
-    def move(self, now: float, old: str | None, new: str) -> None:
+    def move(self, now: float, old: str | None, new: str, in_capacity: bool = True) -> None:
         if now > self.last_min:
             self._advance(now)
         counts = self.counts
+        if not in_capacity:
+            self.orphaned += (new == _FAILED) - (old == _FAILED)
         if old is not None:
             counts[old] -= 1
         if new == _SUCCEEDED:  # only more usable VMs can reach the target
@@ -112,7 +119,7 @@ def sum_counters(parts: list[Counters]) -> Counters:
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "replication", "target_capacity", "usable_vms", "creating_vms", "failed_vms", "deleting_vms",
-    "usable_share", "create_operations", "create_attempts", "create_retries", "creates_failed",
+    "orphaned_vms", "scale_in_pending_vms", "usable_share", "create_operations", "create_attempts", "create_retries", "creates_failed",
     "creates_window_expired", "vms_recovered_by_retry", "attach_operations", "attaches_failed",
     "delete_operations", "delete_attempts", "delete_retries", "deletes_failed",
     "deletes_recovered_by_retry", "scale_outs_rejected", "vms_rejected", "time_to_target_min", "time_to_95pct_min", "failed_vm_minutes",
@@ -120,9 +127,12 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 
-def summary_row(replication: int, tally: Tally, counters: Counters, hypothetical: bool
-                ) -> dict[str, Any]:
-    """One replication's summary: the state at the horizon and the totals over the run."""
+def summary_row(replication: int, tally: Tally, counters: Counters, hypothetical: bool,
+                scale_in_pending: int = 0) -> dict[str, Any]:
+    """One replication's summary: the state at the horizon and the totals over the run.
+
+    `scale_in_pending` is what a scale-in still owes at the horizon: VMs removed from
+    capacity that are not yet being deleted, because every counted VM was busy."""
     c = tally.counts
     row: dict[str, Any] = {
         "replication": replication,
@@ -131,6 +141,8 @@ def summary_row(replication: int, tally: Tally, counters: Counters, hypothetical
         "creating_vms": c[P.CREATING],
         "failed_vms": c[P.FAILED],
         "deleting_vms": c[P.DELETING],
+        "orphaned_vms": tally.orphaned,
+        "scale_in_pending_vms": scale_in_pending,
         "usable_share": c[P.SUCCEEDED] / tally.target if tally.target else math.nan,
         "time_to_target_min": tally.time_to_target_min,
         "time_to_95pct_min": tally.time_to_95pct_min,

@@ -21,6 +21,8 @@ class Event(NamedTuple):
     state: str  # Creating | Succeeded | Deleting | Failed | Deleted
     error: Optional[str]
     deletion_status: Optional[str]  # ResilientVMDeletionStatus after the event; None once Deleted
+    in_capacity: bool  # the VM counts toward capacity after the event (False from when it is
+    # chosen for deletion: a scale-in, `delete` or `delete_failed`; never True again)
 
 
 EVENT_COLUMNS: tuple[str, ...] = Event._fields

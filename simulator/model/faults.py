@@ -8,6 +8,7 @@ inverse CDF.
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -60,6 +61,8 @@ class FaultModel:
         self._by_code = {"create": {**t.error_durations, **timeouts},
                          "delete": dict(t.error_durations),
                          "attach": {**t.error_durations, **timeouts}}
+        self._timeout = {"create": scenario.os_provisioning_timeout_min,
+                         "attach": scenario.os_provisioning_timeout_min, "delete": math.inf}
         self._ppf: dict[tuple[str, str], Callable[[float], float]] = {}  # duration lookup cache
         self._scripted: dict[tuple[str, int, int, int | None], tuple[str, float | None]] = {}
         for s in f.scripted:
@@ -88,7 +91,8 @@ class FaultModel:
 
     def attempt(self, operation: str, vm: int, occurrence: int, attempt: int, at_min: float,
                 draws: "AttemptDraws") -> tuple[str, float]:
-        """Outcome and duration of one attempt that starts at `at_min`."""
+        """Outcome and duration of one attempt that starts at `at_min` (a create or attach
+        success slower than the OS provisioning timeout is that timeout)."""
         scripted = self._scripted and (self._scripted.get((operation, vm, attempt, occurrence))
                                        or self._scripted.get((operation, vm, attempt, None)))
         u_outcome, u_duration = draws.uniforms(operation, vm, occurrence, attempt)
@@ -96,9 +100,10 @@ class FaultModel:
             outcome, duration = scripted
             if duration is None:
                 duration = self.duration(operation, outcome, u_duration)
-            return outcome, duration
-        outcome = self.rates(operation, at_min).outcome(u_outcome)
-        return outcome, self.duration(operation, outcome, u_duration)
+        else:
+            outcome = self.rates(operation, at_min).outcome(u_outcome)
+            duration = self.duration(operation, outcome, u_duration)
+        return P.bounded_by_timeout(outcome, duration, self._timeout[operation])
 
 
 class AttemptDraws:

@@ -73,6 +73,7 @@ class ResiliencyPolicy:
     delete_enabled: bool = False
     create_window_min: float = CREATE_WINDOW_MIN
     delete_max_retries: int = DELETE_MAX_RETRIES
+    max_create_attempts: int | None = None  # a what-if cap; the platform bounds by the window only
 
     @classmethod
     def from_rest(cls, body: Mapping[str, Any] | None, base: "ResiliencyPolicy | None" = None
@@ -96,13 +97,15 @@ class ResiliencyPolicy:
             delete_enabled=enabled("resilientVMDeletionPolicy", base.delete_enabled),
             create_window_min=base.create_window_min,
             delete_max_retries=base.delete_max_retries,
+            max_create_attempts=base.max_create_attempts,
         )
 
     @property
     def hypothetical(self) -> bool:
         """True when a platform-fixed number was overridden for a what-if."""
         return (self.create_window_min != CREATE_WINDOW_MIN
-                or self.delete_max_retries != DELETE_MAX_RETRIES)
+                or self.delete_max_retries != DELETE_MAX_RETRIES
+                or self.max_create_attempts is not None)
 
     @property
     def delete_max_attempts(self) -> int:
@@ -124,15 +127,31 @@ def create_deadline(policy: ResiliencyPolicy, started_at: float) -> float:
 
 
 def next_create_attempt_at(policy: ResiliencyPolicy, error: str, now: float,
-                           started_at: float, retry_delay_min: float) -> float | None:
-    """Start time of the retry after a failed create attempt, or None when the VM is Failed.
+                           started_at: float, retry_delay_min: float, attempt: int = 1
+                           ) -> float | None:
+    """Start time of the retry after failed create attempt number `attempt`, or None when
+    the VM is Failed.
 
-    A retry is started only if it can start before the window closes.
+    A retry is started only if it can start before the window closes (and, in a what-if
+    with `max_create_attempts`, only while attempts remain).
     """
     if not create_retryable(policy, error):
         return None
+    if policy.max_create_attempts is not None and attempt >= policy.max_create_attempts:
+        return None
     start = now + retry_delay_min
     return start if start < create_deadline(policy, started_at) else None
+
+
+def bounded_by_timeout(outcome: str, duration: float, timeout_min: float) -> tuple[str, float]:
+    """No create attempt outlives its OS provisioning timeout.
+
+    A success drawn slower than the timeout is, on the platform, an `OSProvisioningTimedOut`
+    at the timeout; any other outcome is left as drawn.
+    """
+    if outcome == SUCCEEDED and duration > timeout_min:
+        return OS_PROVISIONING_TIMED_OUT, timeout_min
+    return outcome, duration
 
 
 def delete_retryable(policy: ResiliencyPolicy, attempt: int) -> bool:

@@ -192,6 +192,8 @@ class Platform(_Strict):
 
     create_window_min: PositiveFloat = P.CREATE_WINDOW_MIN
     delete_max_retries: NonNegativeInt = P.DELETE_MAX_RETRIES
+    max_create_attempts: Optional[PositiveInt] = Field(
+        None, description="a cap on create attempts; the platform bounds them by the window only")
 
 
 # --- timeline ----------------------------------------------------------------------------------
@@ -344,7 +346,8 @@ class Scenario(_Strict):
     @property
     def initial_policy(self) -> P.ResiliencyPolicy:
         base = P.ResiliencyPolicy(create_window_min=self.platform.create_window_min,
-                                  delete_max_retries=self.platform.delete_max_retries)
+                                  delete_max_retries=self.platform.delete_max_retries,
+                                  max_create_attempts=self.platform.max_create_attempts)
         return P.ResiliencyPolicy.from_rest(self.scale_set.resiliencyPolicy.as_rest(), base)
 
     @property
