@@ -110,3 +110,21 @@ def summary_row(result) -> dict[str, Any]:
 @pytest.fixture
 def make_scenario():
     return scenario
+
+
+def timeline_capacity(actions: Iterable[Any]) -> int | None:
+    """Capacity a scenario's timeline asks for at its end, replayed without the engine:
+    scale-outs and attaches add, a scale-in removes (down to 0), set_capacity sets. None when
+    the timeline deletes chosen instances (how many of those count is known only at run time).
+    `actions` are the schema's action objects in time order (`Scenario.actions()`)."""
+    capacity = 0
+    for a in actions:
+        if a.action in ("delete", "delete_failed"):
+            return None
+        if a.action in ("create", "scale_out", "attach"):
+            capacity += a.count
+        elif a.action == "scale_in":
+            capacity = max(capacity - a.count, 0)
+        elif a.action == "set_capacity":
+            capacity = a.capacity
+    return capacity

@@ -28,7 +28,7 @@ from .records import Sample
 
 
 class VM:
-    __slots__ = ("index", "state", "busy", "deletes", "in_capacity")
+    __slots__ = ("index", "state", "busy", "deletes", "in_capacity", "orphaned")
 
     def __init__(self, index: int):
         self.index = index
@@ -36,6 +36,7 @@ class VM:
         self.busy = False  # an operation is under way
         self.deletes = 0  # delete operations so far (keys the random draws)
         self.in_capacity = True  # counts toward capacity until chosen for deletion, once
+        self.orphaned = False  # Failed, and no longer counts (its delete failed)
 
 
 class ScaleSet:
@@ -67,9 +68,10 @@ class ScaleSet:
                 error: str | None, status: str | None) -> None:
         if state != vm.state:
             self.sample_before(self.env.now)
+            orphaned = state == P.FAILED and not vm.in_capacity
             for tally in self.tallies:
-                tally.move(self.env.now, vm.state, state, vm.in_capacity)
-            vm.state = state
+                tally.move(self.env.now, vm.state, state, orphaned - vm.orphaned)
+            vm.state, vm.orphaned = state, orphaned
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
                             operation, attempt, state, error, status, vm.in_capacity)
                            )  # an Event, as a plain tuple

@@ -55,12 +55,13 @@ class Tally:
         if math.isnan(self.time_to_target_min) and usable >= self.target:
             self.time_to_target_min = since
 
-    def move(self, now: float, old: str | None, new: str, in_capacity: bool = True) -> None:
+    def move(self, now: float, old: str | None, new: str, orphaned: int = 0) -> None:
+        """A VM moves from state `old` to `new`; `orphaned` (+1, 0, -1) is how the count of
+        orphaned VMs changes with it."""
         if now > self.last_min:
             self._advance(now)
         counts = self.counts
-        if not in_capacity:
-            self.orphaned += (new == _FAILED) - (old == _FAILED)
+        self.orphaned += orphaned
         if old is not None:
             counts[old] -= 1
         if new == _SUCCEEDED:  # only more usable VMs can reach the target

@@ -24,12 +24,17 @@ _SKIP = ("replication", "hypothetical")
 # metric -> (unit, meaning). The unit also sets the resolution below which a wider-than-10%
 # interval still does not matter to a planner (the `abs_tol` of `stats.judge`).
 METRICS: dict[str, tuple[str, str]] = {
-    "target_capacity": ("VMs", "capacity target in force at the end of the run"),
+    "target_capacity": ("VMs", "the scale set's capacity (sku.capacity) at the end: the "
+                               "instances that count toward it, Failed ones included"),
     "usable_vms": ("VMs", "VMs usable (Succeeded) at the end"),
     "creating_vms": ("VMs", "VMs still Creating at the end"),
-    "failed_vms": ("VMs", "VMs Failed at the end (they count against capacity until deleted)"),
+    "failed_vms": ("VMs", "VMs Failed at the end (they hold an instance until deleted)"),
+    "orphaned_vms": ("VMs", "of those, VMs that no longer count toward capacity: chosen for "
+                            "deletion, their delete failed"),
+    "scale_in_pending_vms": ("VMs", "VMs a scale-in removed from capacity but had not begun to "
+                                    "delete at the end (every counted VM was busy)"),
     "deleting_vms": ("VMs", "VMs still Deleting at the end"),
-    "usable_share": ("share", "usable VMs at the end as a share of the target"),
+    "usable_share": ("share", "usable VMs at the end as a share of capacity"),
     "create_operations": ("operations", "create operations (initial create and scale-out, "
                                         "one per VM)"),
     "create_attempts": ("attempts", "create attempts, first attempts and retries"),
