@@ -4,11 +4,13 @@ Random draws are keyed by (replication, VM, operation, occurrence, attempt), not
 in which the simulation asks for them, so two policy arms of one replication see the same
 numbers for the same attempt (common random numbers) even when their histories diverge.
 Uniforms are drawn in numpy blocks and looked up; outcomes and durations come from them by
-inverse CDF.
+inverse CDF. `FaultModel.attempt` answers for one attempt (the SimPy engine), `attempts` for
+a wave of them at once (the batch engine), from the same tables and the same uniforms.
 """
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -68,6 +70,11 @@ class FaultModel:
         for s in f.scripted:
             for a in s.attempts:
                 self._scripted[(s.operation, s.vm, a, s.occurrence)] = (s.outcome, s.duration_min)
+        #: every outcome an attempt can have (the batch engine's code arrays index into it)
+        self._codes = tuple(sorted({P.SUCCEEDED, P.OS_PROVISIONING_TIMED_OUT}.union(
+            *(t.codes for t in self._base.values()),
+            *(t.codes for _, _, ts in self._windows for t in ts.values()),
+            (c for c, _ in self._scripted.values()))))
 
     def rates(self, operation: str, at_min: float) -> RateTable:
         """The rate table in force at a moment: the last window covering it wins."""
@@ -79,7 +86,7 @@ class FaultModel:
                 table = tables[operation]
         return table
 
-    def duration(self, operation: str, outcome: str, u: float) -> float:
+    def duration(self, operation: str, outcome: str, u: float | np.ndarray) -> float | np.ndarray:
         ppf = self._ppf.get((operation, outcome))
         if ppf is None:
             if outcome == P.SUCCEEDED:
@@ -105,6 +112,35 @@ class FaultModel:
             duration = self.duration(operation, outcome, u_duration)
         return P.bounded_by_timeout(outcome, duration, self._timeout[operation])
 
+    def attempts(self, operation: str, vms: np.ndarray, occurrence: np.ndarray, attempt: int,
+                 at_min: np.ndarray, u_outcome: np.ndarray, u_duration: np.ndarray
+                 ) -> tuple[P.CodeArray, np.ndarray]:
+        """`attempt` for a wave of attempts number `attempt` at once: arrays of VMs, their
+        operation's occurrence, start times and uniforms; (outcome codes, durations)."""
+        codes = self._codes
+        code = np.zeros(len(vms), np.int64)  # index into codes
+        window = np.zeros(len(vms), np.int64)  # 0: the base rates, i: window i-1 (last wins)
+        for i, (start, end, _) in enumerate(self._windows, start=1):
+            window[(start <= at_min) & (at_min < end)] = i
+        tables = [self._base[operation]] + [t[operation] for _, _, t in self._windows]
+        for i, rates in enumerate(tables):
+            chosen = window == i if self._windows else slice(None)
+            local = np.searchsorted(rates.cumulative, u_outcome[chosen], side="right")
+            code[chosen] = np.array([codes.index(c) for c in rates.codes + (P.SUCCEEDED,)])[local]
+        pinned = np.full(len(vms), np.nan)  # a scripted duration, else NaN
+        for (op, vm, a, occ), (outcome, minutes) in sorted(
+                self._scripted.items(), key=lambda kv: kv[0][3] is not None):  # None first
+            if op == operation and a == attempt:
+                hit = (vms == vm) if occ is None else (vms == vm) & (occurrence == occ)
+                code[hit] = codes.index(outcome)
+                pinned[hit] = np.nan if minutes is None else minutes
+        duration = np.empty(len(vms))
+        for i in np.flatnonzero(np.bincount(code, minlength=len(codes))):
+            chosen = code == i
+            duration[chosen] = self.duration(operation, codes[i], u_duration[chosen])
+        duration = np.where(np.isnan(pinned), duration, pinned)
+        return P.bounded_by_timeout(P.CodeArray(code, codes), duration, self._timeout[operation])
+
 
 class AttemptDraws:
     """The uniforms of one replication, keyed by VM and attempt (common random numbers).
@@ -119,23 +155,112 @@ class AttemptDraws:
         self._seed = seed
         self._width, self._block = width, block
         self._gens = [np.random.Generator(np.random.PCG64(self._child(s))) for s in (0, 1)]
-        self._blocks: list[list[np.ndarray]] = [[], []]
+        self._drawn = [np.empty((0, 2 * width)), np.empty((0, 2 * width))]  # blocks, stacked
+        self._blocks = [0, 0]  # how many blocks each stream has drawn
 
     def _child(self, *key: int) -> np.random.SeedSequence:
         return np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, *key))
 
+    @property
+    def width(self) -> int:
+        """Attempts per VM held in the blocks (later attempts are rare keys)."""
+        return self._width
+
+    def _rows(self, stream: int, blocks: int) -> np.ndarray:
+        """The stream's blocks 0 .. blocks-1 (drawing the missing ones, in order) as rows."""
+        if self._blocks[stream] < blocks:
+            drawn = self._drawn[stream]
+            if len(drawn) < blocks * self._block:  # room for twice as many, then fill in place
+                grown = np.empty((2 * blocks * self._block, 2 * self._width))
+                grown[:len(drawn)] = drawn
+                drawn = self._drawn[stream] = grown
+            for b in range(self._blocks[stream], blocks):
+                self._gens[stream].random(out=drawn[b * self._block:(b + 1) * self._block])
+            self._blocks[stream] = blocks
+        return self._drawn[stream]
+
     def uniforms(self, operation: str, vm: int, occurrence: int, attempt: int) -> tuple[float, float]:
         stream = _STREAM[operation]
         if occurrence == 1 and attempt <= self._width:
-            b, row = divmod(vm, self._block)
-            blocks = self._blocks[stream]
-            while len(blocks) <= b:
-                blocks.append(self._gens[stream].random((self._block, self._width * 2)))
             i = 2 * (attempt - 1)
-            u_outcome, u_duration = blocks[b][row, i:i + 2].tolist()
+            u_outcome, u_duration = self._rows(stream, vm // self._block + 1)[vm, i:i + 2].tolist()
             return u_outcome, u_duration
         rare = np.random.default_rng(self._child(2, stream, vm, occurrence, attempt)).random(2)
         return float(rare[0]), float(rare[1])
+
+    def matrix(self, operation: str, vms: int) -> np.ndarray:
+        """The blocks `uniforms` reads, for VMs 0 .. vms-1 (and beyond, to whole blocks), as
+        one array, without copying: row = VM, columns 2(a-1) and 2a-1 = the outcome and
+        duration uniforms of the first occurrence's attempt a <= `width`."""
+        stream = _STREAM[operation]
+        blocks = max(1, -(-vms // self._block))
+        return self._rows(stream, blocks)[:blocks * self._block]
+
+    def store_in(self, operation: str, rows: np.ndarray) -> None:
+        """Keep the stream's blocks in `rows` from now on (a view its caller owns, with room
+        for every block it will ask for): how `ReplicationDraws` stacks replications."""
+        stream = _STREAM[operation]
+        drawn = self._blocks[stream] * self._block
+        rows[:drawn] = self._drawn[stream][:drawn]
+        self._drawn[stream] = rows
+
+
+class ReplicationDraws:
+    """The blocks of many replications' `AttemptDraws`, stacked in one array per stream and
+    drawn into place (the batch engine): a wave's uniforms are one gather from `matrix`, and
+    the numbers are those `uniforms` reads.
+
+    The arrays are large and short-lived; `release` hands them back for the next slice of
+    replications in the same thread, which saves the operating system zeroing fresh pages."""
+
+    _spare = threading.local()
+    SPARE_BYTES = 128 << 20  # most memory kept for reuse, per thread
+
+    def __init__(self, draws: list[AttemptDraws]):
+        self.draws = draws
+        self._stacked: dict[int, np.ndarray] = {}  # stream -> (>= replications, VMs, 2 width)
+        self._vms = {0: 0, 1: 0}  # VMs each stream has drawn for, in every replication
+
+    def matrix(self, operation: str, vms: int) -> np.ndarray:
+        """(replication, VM, 2 width) for at least `vms` VMs; index it by its own shape."""
+        stream = _STREAM[operation]
+        if vms > self._vms[stream]:
+            first = self.draws[0]
+            rows = max(1, -(-vms // first._block)) * first._block
+            stacked = self._stacked.get(stream)
+            if stacked is None or stacked.shape[1] < rows:
+                old = stacked
+                stacked = self._stacked[stream] = self._take(
+                    (len(self.draws), max(rows, 0 if old is None else 2 * old.shape[1]),
+                     2 * first._width))
+                for i, d in enumerate(self.draws):
+                    d.store_in(operation, stacked[i])
+                if old is not None:
+                    self._give([old])
+            for d in self.draws:
+                d.matrix(operation, rows)
+            self._vms[stream] = rows
+        return self._stacked[stream]
+
+    def release(self) -> None:
+        """Give the arrays back for reuse: the draws must not be read after this."""
+        self._give(list(self._stacked.values()))
+        self._stacked = {}
+
+    @classmethod
+    def _take(cls, shape: tuple[int, int, int]) -> np.ndarray:
+        spare = cls._spare.__dict__.setdefault("arrays", [])
+        for i, a in enumerate(spare):
+            if a.shape[0] >= shape[0] and a.shape[1] >= shape[1] and a.shape[2] == shape[2]:
+                return spare.pop(i)
+        return np.empty(shape)
+
+    @classmethod
+    def _give(cls, arrays: list[np.ndarray]) -> None:
+        spare = cls._spare.__dict__.setdefault("arrays", [])
+        spare[:0] = arrays
+        while sum(a.nbytes for a in spare) > cls.SPARE_BYTES:
+            spare.pop()
 
 
 def replication_seeds(seed: int, replications: Iterable[int]) -> list[np.random.SeedSequence]:

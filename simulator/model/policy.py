@@ -1,12 +1,18 @@
 """The reference's rules as data and small pure functions.
 
 Every rule of *Resilient create and delete for Virtual Machine Scale Sets* lives here
-exactly once; the engine asks these functions what to do after each attempt.
+exactly once; both engines ask these functions what to do after each attempt. The SimPy
+engine asks about one attempt at a time (plain numbers and strings); the batch engine asks
+about every attempt of a wave at once (numpy arrays: error codes as string arrays, times as
+float arrays). The functions are written with operators that work on both, so a rule changed
+here changes both engines.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
+
+import numpy as np
 
 # --- provisioning states (wire values) and the simulator's terminal marker -----------------
 CREATING = "Creating"
@@ -112,13 +118,66 @@ class ResiliencyPolicy:
         return self.delete_max_retries + 1 if self.delete_enabled else 1
 
 
+# --- codes of many attempts at once (the batch engine) ---------------------------------------
+class CodeArray:
+    """The outcome codes of many attempts, as indices into a table of codes.
+
+    It compares with a code (`codes == SUCCEEDED`) and is selected from (`where`) like an
+    array of strings, at the speed of small integers, so the rules below read the same for
+    one attempt and for a wave of them."""
+
+    __slots__ = ("index", "table")
+
+    def __init__(self, index: np.ndarray, table: tuple[str, ...]):
+        self.index, self.table = index, table
+
+    def _of(self, code: str) -> int:
+        return self.table.index(code) if code in self.table else -1
+
+    def __eq__(self, code: object) -> np.ndarray:  # type: ignore[override]
+        return self.index == self._of(str(code))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, which: Any) -> "CodeArray":
+        return CodeArray(self.index[which], self.table)
+
+    def isin(self, codes: frozenset[str]) -> np.ndarray:
+        return np.array([c in codes for c in self.table], bool)[self.index]
+
+    def where(self, condition: np.ndarray, code: str) -> "CodeArray":
+        """`code` where `condition` holds, else as is (`code` must be in the table)."""
+        return CodeArray(np.where(condition, self.table.index(code), self.index), self.table)
+
+    def strings(self) -> np.ndarray:
+        return np.array(self.table, object)[self.index]
+
+
 # --- decisions --------------------------------------------------------------------------------
-def create_retryable(policy: ResiliencyPolicy, error: str) -> bool:
+Codes = Union[str, CodeArray]  # an error code, or the codes of a wave of attempts
+Minutes = Union[float, np.ndarray]
+
+
+def _is_in(code: Codes, codes: frozenset[str]) -> Any:
+    return code.isin(codes) if isinstance(code, CodeArray) else code in codes
+
+
+def _where(condition: Any, yes: Any, no: Any) -> Any:
+    """`yes` where `condition` holds, else `no`: elementwise on arrays, plainly on scalars."""
+    if isinstance(no, CodeArray):
+        return no.where(condition, yes)
+    if isinstance(condition, np.ndarray):
+        return np.where(condition, yes, no)
+    return yes if condition else no
+
+
+def create_retryable(policy: ResiliencyPolicy, error: Codes) -> Any:
     """Resilient create retries only OS provisioning and VM start timeouts."""
-    return policy.create_enabled and error in RETRYABLE_CREATE_ERRORS
+    return _is_in(error, RETRYABLE_CREATE_ERRORS) & policy.create_enabled
 
 
-def create_deadline(policy: ResiliencyPolicy, started_at: float) -> float:
+def create_deadline(policy: ResiliencyPolicy, started_at: Minutes) -> Minutes:
     """When a create must be over: the window counts from the start of the operation.
 
     Without Resilient create there is no window: the single attempt runs to its own end.
@@ -126,37 +185,36 @@ def create_deadline(policy: ResiliencyPolicy, started_at: float) -> float:
     return started_at + policy.create_window_min if policy.create_enabled else float("inf")
 
 
-def next_create_attempt_at(policy: ResiliencyPolicy, error: str, now: float,
-                           started_at: float, retry_delay_min: float, attempt: int = 1
-                           ) -> float | None:
-    """Start time of the retry after failed create attempt number `attempt`, or None when
-    the VM is Failed.
+def next_create_attempt_at(policy: ResiliencyPolicy, error: Codes, now: Minutes,
+                           started_at: Minutes, retry_delay_min: float, attempt: int = 1
+                           ) -> Any:
+    """Start time of the retry after failed create attempt number `attempt`, or None (NaN
+    in an array) when the VM is Failed.
 
     A retry is started only if it can start before the window closes (and, in a what-if
     with `max_create_attempts`, only while attempts remain).
     """
-    if not create_retryable(policy, error):
-        return None
-    if policy.max_create_attempts is not None and attempt >= policy.max_create_attempts:
-        return None
     start = now + retry_delay_min
-    return start if start < create_deadline(policy, started_at) else None
+    retry = create_retryable(policy, error) & (start < create_deadline(policy, started_at))
+    if policy.max_create_attempts is not None:
+        retry = retry & (attempt < policy.max_create_attempts)
+    return _where(retry, start, np.nan if isinstance(retry, np.ndarray) else None)
 
 
-def bounded_by_timeout(outcome: str, duration: float, timeout_min: float) -> tuple[str, float]:
+def bounded_by_timeout(outcome: Codes, duration: Minutes, timeout_min: float
+                       ) -> tuple[Codes, Minutes]:
     """No create attempt outlives its OS provisioning timeout.
 
     A success drawn slower than the timeout is, on the platform, an `OSProvisioningTimedOut`
     at the timeout; any other outcome is left as drawn.
     """
-    if outcome == SUCCEEDED and duration > timeout_min:
-        return OS_PROVISIONING_TIMED_OUT, timeout_min
-    return outcome, duration
+    slow = (outcome == SUCCEEDED) & (duration > timeout_min)
+    return _where(slow, OS_PROVISIONING_TIMED_OUT, outcome), _where(slow, timeout_min, duration)
 
 
-def delete_retryable(policy: ResiliencyPolicy, attempt: int) -> bool:
+def delete_retryable(policy: ResiliencyPolicy, attempt: Any) -> Any:
     """Resilient delete retries any error, up to `delete_max_retries` retries."""
-    return policy.delete_enabled and attempt < policy.delete_max_retries + 1
+    return (attempt < policy.delete_max_retries + 1) & policy.delete_enabled
 
 
 def delete_backoff(retry: int, base_min: float, factor: float, cap_min: float) -> float:
