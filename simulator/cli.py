@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Iterator
 
 from .analysis.observed_log import CalibrationError
+from .engine.batch_coverage import ENGINES, EngineError, choose_engine
 from .engine.runner import SimulationResult, default_workers, simulate
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
 from .model.schema import ScenarioError
-from .outputs.folders import OutputError, atomic_write, check_output_dir
+from .outputs.folders import OutputError, atomic_write, check_output_dir, engine_record
 
 
 class UsageError(Exception):
@@ -60,7 +61,8 @@ def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[Simulation
     start = time.perf_counter()
     with _progress(args.replications, args.quiet, desc) as step:
         result = simulate(scenario, replications=args.replications, seed=args.seed,
-                          workers=args.workers, scheduler=args.scheduler, progress=step)
+                          workers=args.workers, scheduler=args.scheduler, progress=step,
+                          engine=args.engine)
     return result, time.perf_counter() - start
 
 
@@ -93,7 +95,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = _out(args, Path("results") / scenario.name)
     result, wall = _simulate(scenario, args, scenario.name)
     info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
-                    overrides=args.overrides, command="run")
+                    overrides=args.overrides, command="run", **engine_record(result))
     write_run(result, out, info)
     print(key_figures(result))
     print(f"\nwrote {out}/ (report.md, summary.csv, events.parquet, plots) in {wall:.1f} s")
@@ -118,7 +120,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     b, wall_b = _simulate(arm_b, args, labels[1])
     info = manifest(arm_a, seed=args.seed, replications=args.replications,
                     wall_time_s=wall_a + wall_b, command="compare", labels=list(labels),
-                    arm_a_overrides=args.overrides + a_set, arm_b_overrides=args.overrides + b_set)
+                    arm_a_overrides=args.overrides + a_set, arm_b_overrides=args.overrides + b_set,
+                    **engine_record(a, b))
     table = write_compare(a, b, labels, out, info)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(f"{labels[0]} (A) minus {labels[1]} (B), paired by replication "
@@ -146,12 +149,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         summary = run_sweep(args.file, grid, overrides=args.overrides,
                             replications=args.replications, seed=args.seed, out=out,
                             workers=args.workers, scheduler=args.scheduler,
-                            keep_events=args.events, progress=step, on_skip=step)
+                            keep_events=args.events, progress=step, on_skip=step,
+                            engine=args.engine)
     wall = time.perf_counter() - start
     cells = grid_cells(grid)
+    engines = [choose_engine(c.scenario(args.file, args.overrides), args.engine, args.events)
+               for c in cells]
     info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
             "replications": args.replications, "grid": grid, "overrides": args.overrides,
-            "wall_time_s": round(wall, 3), "cells": [dict(c.values, cell=c.key) for c in cells]}
+            "wall_time_s": round(wall, 3),
+            "cells": [dict(c.values, cell=c.key, engine=e, engine_note=note)
+                      for c, (e, note) in zip(cells, engines)]}
     scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
     write_sweep_outputs(summary, grid, out, info, scale_sets)
     atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
@@ -170,7 +178,8 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with _progress(3 * len(files) * args.replications, args.quiet, "gallery") as step:
         index = build_gallery(Path(args.scenarios), Path(args.out), replications=args.replications,
-                              seed=args.seed, workers=args.workers, progress=step)
+                              seed=args.seed, workers=args.workers, progress=step,
+                              engine=args.engine)
     print(f"wrote {index} and {len(files)} scenarios' reports in "
           f"{time.perf_counter() - start:.1f} s")
     return 0
@@ -179,7 +188,8 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
 def _cmd_validate_model(args: argparse.Namespace) -> int:
     from .analysis.validation import DEFAULT_SEED, format_table, run_validation
     table = run_validation(replications_scale=args.scale,
-                           seed=DEFAULT_SEED if args.seed is None else args.seed)
+                           seed=DEFAULT_SEED if args.seed is None else args.seed,
+                           engine=args.engine)
     print(format_table(table))
     bad = int((table["verdict"] != "ok").sum())
     print(f"\n{len(table) - bad} of {len(table)} cases agree with their closed form "
@@ -226,6 +236,13 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
     p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
                    help="local worker processes (default: all cores; 1 runs in-process)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_engine_arg(p)
+
+
+def _add_engine_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="auto (default): the batch engine when it covers the scenario, else "
+                        "SimPy; simpy: the reference; batch: numpy arrays, same numbers")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -273,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=_positive, default=1.0,
                    help="multiply every case's replications (default 1)")
     p.add_argument("--seed", type=_count, default=None)
+    _add_engine_arg(p)
     p.set_defaults(func=_cmd_validate_model)
 
     p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
@@ -307,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(done.code or 0)
     try:
         return args.func(args)
-    except (ScenarioError, UsageError, CalibrationError, OutputError) as err:
+    except (ScenarioError, UsageError, CalibrationError, OutputError, EngineError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a folder or file the OS refuses, a scheduler that does not answer

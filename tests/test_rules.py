@@ -18,6 +18,13 @@ from simulator import ScenarioError, parse_scenario, simulate
 from simulator.model import policy as P
 from tests.conftest import policy_body, run, scenario, scripted, states, summary_row, vm_rows
 
+
+@pytest.fixture(autouse=True, params=["simpy", "batch"])
+def engine(request, monkeypatch):
+    """Every rule holds on both engines: `simulate` runs each test once on each."""
+    monkeypatch.setitem(simulate.__kwdefaults__, "engine", request.param)
+    return request.param
+
 OSP = "OSProvisioningTimedOut"
 VMS = "VMStartTimedOut"
 EXPIRED = "ResilientCreateWindowExpired"

@@ -292,9 +292,9 @@ def case(name: str) -> Case:
 
 # --- running -----------------------------------------------------------------------------------
 def simulate_case(c: Case, replications_scale: float = 1.0,
-                  seed: int = DEFAULT_SEED) -> SimulationResult:
+                  seed: int = DEFAULT_SEED, engine: str = "auto") -> SimulationResult:
     reps = max(2, round(c.replications * replications_scale))
-    return simulate(c.scenario, replications=reps, seed=seed)
+    return simulate(c.scenario, replications=reps, seed=seed, engine=engine)
 
 
 def verdict(exact: float, est: Interval) -> str:
@@ -311,13 +311,13 @@ def compare(c: Case, result: SimulationResult, exact: float | None = None,
 
 
 def run_validation(replications_scale: float = 1.0, seed: int = DEFAULT_SEED,
-                   names: list[str] | None = None) -> pd.DataFrame:
+                   names: list[str] | None = None, engine: str = "auto") -> pd.DataFrame:
     """Run every case (or those named): columns case, exact, estimate, low, high, verdict."""
     rows = []
     for c in cases():
         if names and c.name not in names:
             continue
-        rows.append(compare(c, simulate_case(c, replications_scale, seed)))
+        rows.append(compare(c, simulate_case(c, replications_scale, seed, engine)))
     return pd.DataFrame(rows, columns=["case", "exact", "estimate", "low", "high", "verdict"])
 
 

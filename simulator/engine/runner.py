@@ -12,7 +12,7 @@ import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from ..model.faults import FaultModel, replication_seeds
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
+from .batch_coverage import choose_engine
 from .discrete_event import run_replication
 from .metrics import Bands
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
@@ -33,7 +34,7 @@ class SimulationResult:
     `summary` has one fleet-wide row per replication (for a single scale set, its own row),
     `scale_sets` one row per replication and scale set, `bands` the exact median and 90% band
     of the counts over time; `events` and `timeseries` (the per-replication samples) are empty
-    unless kept.
+    unless kept. `engine` is the engine that ran ("simpy" or "batch"), `engine_note` why.
     """
 
     scenario: Scenario
@@ -44,6 +45,8 @@ class SimulationResult:
     timeseries: pd.DataFrame
     scale_sets: pd.DataFrame
     bands: pd.DataFrame
+    engine: str = "simpy"
+    engine_note: str = ""
 
 
 @dataclass
@@ -56,11 +59,16 @@ class Chunk:
     samples: pd.DataFrame
     times: np.ndarray
     grids: np.ndarray | None  # (replication, scale set, column, grid point), folded into Bands
+    simpy_replications: list[int] = field(default_factory=list)  # batch left these to SimPy
 
 
 def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_events: bool,
-              keep_timeseries: bool) -> Chunk:
-    """Run some replications of a scenario (in whatever process this is called)."""
+              keep_timeseries: bool, engine: str = "auto") -> Chunk:
+    """Run some replications of a scenario (in whatever process this is called) on `engine`
+    ("auto": the batch engine if it covers the scenario, else SimPy)."""
+    if choose_engine(scenario, engine, keep_events)[0] == "batch":
+        from .batch import run_batch_chunk
+        return run_batch_chunk(scenario, seed, replications, keep_events, keep_timeseries)
     faults = [FaultModel(member) for member in scenario.members()]
     names = new_bands(scenario).names
     rows, member_rows, events, samples, grids = [], [], [], [], []
@@ -85,8 +93,10 @@ class Collector:
     are folded into the bands at once; only its small frames are kept, to be put in
     replication order at the end."""
 
-    def __init__(self, scenario: Scenario, seed: int, replications: int):
+    def __init__(self, scenario: Scenario, seed: int, replications: int,
+                 engine: tuple[str, str] = ("simpy", "")):
         self.scenario, self.seed, self.replications = scenario, seed, replications
+        self.engine = engine
         self.bands = new_bands(scenario)
         self.chunks: list[tuple[int, Chunk]] = []
 
@@ -100,10 +110,15 @@ class Collector:
         summary = summary_frame([c.summary for c in ordered])
         scale_sets = (summary if ordered[0].scale_sets is None
                       else summary_frame([c.scale_sets for c in ordered]))
+        engine, note = self.engine
+        on_simpy = sorted(r for c in ordered for r in c.simpy_replications)
+        if on_simpy:
+            note += (f"; replication(s) {', '.join(map(str, on_simpy))} ran on SimPy: a success "
+                     "at the minute of another scale set's step, in an order only SimPy decides")
         return SimulationResult(self.scenario, self.seed, self.replications,
                                 _concat([c.events for c in ordered]), summary,
                                 _concat([c.samples for c in ordered]), scale_sets,
-                                self.bands.frame())
+                                self.bands.frame(), engine, note)
 
 
 def new_bands(scenario: Scenario) -> Bands:
@@ -126,10 +141,11 @@ Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications
 
 
 def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, workers: int = 1,
-            scheduler: str | None = None) -> Iterator[tuple[Any, list[int], Chunk]]:
+            scheduler: str | None = None, engine: str = "auto"
+            ) -> Iterator[tuple[Any, list[int], Chunk]]:
     """Yield (key, replications, Chunk) as jobs finish: in-process, in one local process pool
     shared by all jobs, or on a Dask cluster."""
-    args = (keep_events, keep_timeseries)
+    args = (keep_events, keep_timeseries, engine)
     if scheduler is not None:
         from distributed import Client
         from distributed import as_completed as dask_completed
@@ -154,20 +170,28 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
              keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
-             scheduler: str | None = None,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+             scheduler: str | None = None, progress: Callable[[int], None] | None = None,
+             engine: str = "auto") -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
     `workers` > 1 runs them in a local process pool; `scheduler` (a Dask scheduler address)
     runs them on a dask.distributed cluster. The result is the same bit for bit either way.
+    `engine` is "auto" (the batch engine when it covers the scenario, else SimPy), "simpy"
+    or "batch"; both give the same numbers (README, "Engines").
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
-    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
-    collector = Collector(scenario, seed, replications)
+    chosen = choose_engine(scenario, engine, keep_events)
+    largest = 50
+    if chosen[0] == "batch":  # it computes a chunk's replications together, a slice at a time
+        from .batch import slice_size
+        largest = slice_size(scenario)
+    jobs = [(None, scenario, seed, part)
+            for part in chunks(range(replications), max(workers, 1), largest=largest)]
+    collector = Collector(scenario, seed, replications, chosen)
     for _, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
-                                  workers=workers, scheduler=scheduler):
+                                  workers=workers, scheduler=scheduler, engine=chosen[0]):
         collector.add(part, chunk)
         if progress is not None:
             progress(len(part))
@@ -179,7 +203,11 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def events_frame(rows: list) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
+    return typed_events(pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS)))
+
+
+def typed_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """The event log's column types, whichever engine wrote it."""
     for col in ("scale_set", "operation", "state", "error", "deletion_status"):
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",

@@ -94,6 +94,16 @@ def manifest(scenario: Scenario, *, seed: int, replications: int, wall_time_s: f
     }
 
 
+def engine_record(*results) -> dict[str, Any]:
+    """Which engine ran (one run, or each arm of a comparison) and why: the manifest's
+    `engine` and `engine_note`."""
+    engines = [r.engine for r in results]
+    notes = [r.engine_note for r in results]
+    if len(results) == 1:
+        return {"engine": engines[0], "engine_note": notes[0]}
+    return {"engine": dict(zip("AB", engines)), "engine_note": dict(zip("AB", notes))}
+
+
 def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = True) -> Path:
     """Write a run's files, its report and plots into `out_dir`, atomically.
 

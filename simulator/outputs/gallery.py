@@ -15,7 +15,14 @@ from typing import Callable
 from ..engine.runner import simulate
 from ..model.loading import load_scenario
 from ..model.overrides import compare_arms
-from .folders import atomic_write, manifest, read_manifest, write_compare, write_run
+from .folders import (
+    atomic_write,
+    engine_record,
+    manifest,
+    read_manifest,
+    write_compare,
+    write_run,
+)
 
 GALLERY_SEED = 20261126
 GALLERY_REPLICATIONS = 200
@@ -23,26 +30,28 @@ GALLERY_REPLICATIONS = 200
 
 def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICATIONS,
                    seed: int = GALLERY_SEED, workers: int = 1,
-                   progress: Callable[[int], None] | None = None) -> dict[str, str]:
+                   progress: Callable[[int], None] | None = None,
+                   engine: str = "auto") -> dict[str, str]:
     """Run one scenario and its comparison into out/<name>/ and out/<name>/compare/."""
     scenario = load_scenario(path)
     start = time.perf_counter()
     result = simulate(scenario, replications=replications, seed=seed, workers=workers,
-                      progress=progress)
+                      progress=progress, engine=engine)
     write_run(result, out / scenario.name,
               manifest(scenario, seed=seed, replications=replications,
                        wall_time_s=time.perf_counter() - start, command="gallery",
-                       scenario_file=path.as_posix()),
+                       scenario_file=path.as_posix(), **engine_record(result)),
               parquet=False)
     a_set, b_set, labels = compare_arms(scenario)
     arms = [load_scenario(path, overrides) for overrides in (a_set, b_set)]
     start = time.perf_counter()
     a, b = (simulate(arm, replications=replications, seed=seed, workers=workers,
-                     progress=progress) for arm in arms)
+                     progress=progress, engine=engine) for arm in arms)
     write_compare(a, b, labels, out / scenario.name / "compare",
                   manifest(arms[0], seed=seed, replications=replications,
                            wall_time_s=time.perf_counter() - start, command="gallery compare",
-                           labels=list(labels), arm_a_overrides=a_set, arm_b_overrides=b_set))
+                           labels=list(labels), arm_a_overrides=a_set, arm_b_overrides=b_set,
+                           **engine_record(a, b)))
     return {"name": scenario.name, "question": _question(scenario.description),
             "labels": " vs ".join(labels)}
 

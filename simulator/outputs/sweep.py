@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from ..engine.batch_coverage import choose_engine
 from ..engine.runner import Collector, chunks, execute
 from ..model.loading import load_scenario
 from ..model.schema import Scenario, ScenarioError
@@ -114,7 +115,7 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
               replications: int = 100, seed: int = 0, out: Path, workers: int = 1,
               scheduler: str | None = None, keep_events: bool = False,
               progress: Callable[[int], None] | None = None,
-              on_skip: Callable[[int], None] | None = None) -> pd.DataFrame:
+              on_skip: Callable[[int], None] | None = None, engine: str = "auto") -> pd.DataFrame:
     """Run (or resume) a sweep; return one summary row per replication of every cell.
 
     Every cell's scenario is validated before anything runs or is written.
@@ -130,9 +131,11 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
         on_skip((len(cells) - len(pending)) * replications)
     parts = chunks(range(replications), max(workers, 1))
     jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
-    collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
+    collectors = {cell: Collector(scenarios[cell], seed, replications,
+                                  choose_engine(scenarios[cell], engine, keep_events))
+                  for cell in pending}
     for cell, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=False,
-                                     workers=workers, scheduler=scheduler):
+                                     workers=workers, scheduler=scheduler, engine=engine):
         collectors[cell].add(part, chunk)
         if progress is not None:
             progress(len(part))

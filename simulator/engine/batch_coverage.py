@@ -1,0 +1,120 @@
+"""Which engine runs a scenario: the batch engine whenever it covers every feature in use.
+
+The batch engine covers the scenario format field by field, as listed in `COVERED`. A field
+it does not know (one a later version of the format adds: zones, incidents, repairs, ...)
+makes `auto` fall back to the SimPy engine, the reference, as soon as a scenario sets it to
+anything but its default; so does an action, a distribution or an output column it does not
+know. The reason is recorded with the result (and in manifest.json).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from .metrics import SUMMARY_COLUMNS, Counters
+from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
+
+ENGINES = ("auto", "simpy", "batch")
+
+_DISTRIBUTIONS = {"Fixed": "kind value", "Exponential": "kind mean_min",
+                  "Lognormal": "kind median sigma", "Empirical": "kind samples"}
+_ACTIONS = {"CreateAction": "at_min action count", "ScaleInAction": "at_min action count",
+            "DeleteAction": "at_min action vms", "DeleteFailedAction": "at_min action",
+            "AttachAction": "at_min action count",
+            "SetPolicyAction": "at_min action resiliencyPolicy",
+            "SetCapacityAction": "at_min action capacity"}
+#: The fields of each model of the scenario format the batch engine simulates exactly.
+COVERED: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, fields in {
+    "Scenario": "name description horizon_min sample_every_min scale_set faults timing platform "
+                "timeline trace compare fleet sweep",
+    "ScaleSetSpec": "name orchestration os single_placement_group custom_image scale_in_policy "
+                    "resiliencyPolicy",
+    "ResiliencyPolicyBody": "resilientVMCreationPolicy resilientVMDeletionPolicy",
+    "PolicySwitch": "enabled",
+    "Faults": "create delete attach windows scripted",
+    "FaultWindow": "name start_min end_min create delete attach",
+    "ScriptedFault": "vm operation attempts outcome duration_min occurrence",
+    "Timing": "os_provisioning_timeout_min vm_start_timeout_min create_duration "
+              "create_error_duration delete_duration delete_error_duration attach_duration "
+              "error_durations create_retry_delay_min delete_backoff_min delete_backoff_factor "
+              "delete_backoff_max_min",
+    "Platform": "create_window_min delete_max_retries max_create_attempts",
+    "FleetMember": "scale_set timeline trace faults timing",
+    "Trace": "file time_column capacity_column",
+    "CompareArms": "labels a b",
+    "SweepSpec": "grid",
+    **_DISTRIBUTIONS, **_ACTIONS}.items()}
+#: The outputs the batch engine fills: a column added elsewhere sends runs to SimPy.
+EVENT_COLUMNS_FILLED = ("replication", "scale_set", "time_min", "vm", "operation_id",
+                        "operation", "attempt", "state", "error", "deletion_status",
+                        "in_capacity")
+SAMPLE_COLUMNS_FILLED = ("replication", "scale_set", "time_min", "target", "Creating",
+                         "Succeeded", "Failed", "Deleting")
+COUNTERS_FILLED = frozenset(
+    "create_operations create_attempts create_retries creates_failed creates_window_expired "
+    "vms_recovered_by_retry attach_operations attaches_failed delete_operations "
+    "delete_attempts delete_retries deletes_failed deletes_recovered_by_retry "
+    "scale_outs_rejected vms_rejected errors".split())
+SUMMARY_FILLED = frozenset(
+    "replication target_capacity usable_vms creating_vms failed_vms deleting_vms orphaned_vms "
+    "scale_in_pending_vms usable_share time_to_target_min time_to_95pct_min failed_vm_minutes "
+    "capacity_shortfall_vm_minutes hypothetical".split()) | COUNTERS_FILLED
+
+
+class EngineError(ValueError):
+    """An engine that cannot run this scenario was asked for by name."""
+
+
+def unsupported(scenario: Any, keep_events: bool = True) -> str | None:
+    """Why the batch engine cannot run `scenario` exactly, or None when it can."""
+    if keep_events and tuple(EVENT_COLUMNS) != EVENT_COLUMNS_FILLED:
+        return f"the event log has columns the batch engine does not fill: " \
+               f"{', '.join(c for c in EVENT_COLUMNS if c not in EVENT_COLUMNS_FILLED)}"
+    unknown = [c for c in (*SUMMARY_COLUMNS, *Counters.__slots__, *SAMPLE_COLUMNS)
+               if c not in SUMMARY_FILLED | set(SAMPLE_COLUMNS_FILLED)]
+    if unknown:
+        return f"the summary has figures the batch engine does not compute: {', '.join(unknown)}"
+    return _uncovered(scenario, "")
+
+
+def _uncovered(node: Any, path: str) -> str | None:
+    if isinstance(node, BaseModel):
+        name = type(node).__name__
+        known = COVERED.get(name)
+        if known is None:
+            return f"{path.rstrip('.') or 'scenario'}: {name} is not covered by the batch engine"
+        for field, info in type(node).model_fields.items():
+            value = getattr(node, field)
+            if field not in known:
+                if value != info.get_default(call_default_factory=True):
+                    return f"{path}{field}: not covered by the batch engine"
+            elif (why := _uncovered(value, f"{path}{field}.")) is not None:
+                return why
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            if (why := _uncovered(value, f"{path}{i}.")) is not None:
+                return why
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if (why := _uncovered(value, f"{path}{key}.")) is not None:
+                return why
+    return None
+
+
+def choose_engine(scenario: Any, requested: str = "auto", keep_events: bool = True
+                  ) -> tuple[str, str]:
+    """(engine to run, why): `auto` takes the batch engine when it covers the scenario, else
+    SimPy with the reason; asking for `batch` by name on a scenario it does not cover is an
+    EngineError."""
+    if requested not in ENGINES:
+        raise EngineError(f"unknown engine {requested!r}; expected one of {', '.join(ENGINES)}")
+    if requested == "simpy":
+        return "simpy", "asked for"
+    why = unsupported(scenario, keep_events)
+    if why is None:
+        return "batch", "asked for" if requested == "batch" else "covers every feature in use"
+    if requested == "batch":
+        raise EngineError(f"the batch engine cannot run this scenario exactly: {why}; "
+                          "use engine auto or simpy")
+    return "simpy", f"fell back from batch: {why}"
