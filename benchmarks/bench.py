@@ -9,13 +9,18 @@ Prints, in one run on one machine (see benchmarks/README.md for what each figure
 2. wall time and peak memory for 1,000 VMs x 1,000 replications x 2 policies on 1 worker and
    on all cores (target < 60 s on 2 cores);
 3. peak memory at 100 and at 10,000 replications without events (target: within 1.2x);
-4. how time grows with VMs (100, 1,000, a fleet of 10 x 1,000) and with replications.
+4. how time grows with VMs (100, 1,000, a fleet of 10 x 1,000) and with replications;
+5. the batch engine against the SimPy engine: replications per second of both in one process
+   on the headline workload (target >= 20x), 1,000 VMs x 10,000 replications x 2 policies on
+   the batch engine (target < 60 s on 2 cores), and its peak memory at 1,000 and 10,000
+   replications (flat). Sections 1-4 measure the SimPy engine.
 
 Every memory figure and every figure of sections 2-4 comes from a fresh subprocess per
 configuration (`--child`), so peaks do not mix. Timings are repeated and the best (minimum)
 is reported, with the median beside it: the headline 7 times (3 with --quick), section 2
 twice (once with --quick), section 4 three times up to 120,000 VM-replications, once above.
-`--profile` runs cProfile over the headline workload instead and prints the top functions.
+`--profile` runs cProfile over the headline workload instead and prints the top functions;
+`--batch` runs only section 5.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the section modules sit beside this file (already sys.path[0]
     sys.path.insert(0, str(HERE))  # when it is run as a script)
 # measure.py puts the repository root first on sys.path, so `simulator` is this checkout's.
+from batch_speed import section_batch_memory, section_big_run, section_ratio
 from engine_speed import print_headline, profile, section_headline
 from measure import child_main, loadavg, machine, mib
 from memory import memory_ratios, section_memory
@@ -39,6 +45,43 @@ from workload import FAULTS, HORIZON_MIN, SCALE_IN_AT_MIN
 
 def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
+
+
+def batch_rows(b: dict, cores: int, quick: bool) -> list[tuple[str, str, str, str]]:
+    r, big, mem = b["ratio"], b["big"], b["memory"]
+    target = "< 60 s" if cores == 2 and not quick else "(quick)" if quick else ""
+    rss = mem[-1]["self_maxrss_kb"] / mem[0]["self_maxrss_kb"]
+    return [("5. replications/s: SimPy engine (best)", f"{1e3 / r['simpy_ms']:,.1f}/s", "", ""),
+            ("5. replications/s: batch engine (best)", f"{1e3 / r['batch_ms']:,.1f}/s", "", ""),
+            ("5. ratio batch / SimPy (same process, same workload)", f"{r['ratio']:.1f}x",
+             ">= 20x", verdict(r["ratio"] >= 20)),
+            ("5. ratio on CPU time", f"{r['ratio_cpu']:.1f}x", "(info)", ""),
+            (f"5. batch: 1,000 VMs x {big['reps']:,} reps x 2 policies, workers={cores} "
+             f"(CPU {big['sim_cpu_s']:.0f} s)", f"{big['total_s']:.1f} s", target,
+             verdict(big["total_s"] < 60) if target == "< 60 s" else ""),
+            (f"5. batch: peak RSS {mem[-1]['reps']:,} / {mem[0]['reps']:,} reps", f"{rss:.2f}x",
+             "<= 1.2x", verdict(rss <= 1.2))]
+
+
+def section_batch(quick: bool, cores: int) -> dict:
+    print(f"\n== 5. Batch engine vs SimPy engine, 1,000-VM scale-out + scale-in with faults "
+          f"[{loadavg(cores)}]", flush=True)
+    ratio = section_ratio(simpy_reps=4 if quick else 10, batch_reps=128 if quick else 256,
+                          repeat=3 if quick else 5)
+    big = section_big_run(1000 if quick else 10_000, cores)
+    memory = section_batch_memory([100, 1000] if quick else [1000, 10_000])
+    return {"ratio": ratio, "big": big, "memory": memory}
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    print("\n== Summary")
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows)
+    print(f"  {'figure':<{w0}}  {'measured':>{w1}}  {'target':<{w2}}  verdict")
+    print(f"  {'-' * w0}  {'-' * w1}  {'-' * w2}  -------")
+    for a, b, c, d in rows:
+        print(f"  {a:<{w0}}  {b:>{w1}}  {c:<{w2}}  {d}")
 
 
 def final_table(h: dict, thr: list[dict], mem: list[dict], ratios: list[dict],
@@ -85,14 +128,6 @@ def final_table(h: dict, thr: list[dict], mem: list[dict], ratios: list[dict],
         verdict_ = ("meets (linear)" if 0.8 <= ratio <= 1.25 else
                     "meets (better than linear)" if ratio < 0.8 else "MISSES (worse than linear)")
         rows.append((label, f"{ratio:.2f}x", "~1x (linear)", verdict_))
-    print("\n== Summary")
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    w2 = max(len(r[2]) for r in rows)
-    print(f"  {'figure':<{w0}}  {'measured':>{w1}}  {'target':<{w2}}  verdict")
-    print(f"  {'-' * w0}  {'-' * w1}  {'-' * w2}  -------")
-    for a, b, c, d in rows:
-        print(f"  {a:<{w0}}  {b:>{w1}}  {c:<{w2}}  {d}")
     return rows
 
 
@@ -101,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="scaled-down run (about a minute)")
     ap.add_argument("--profile", action="store_true",
                     help="only cProfile the headline workload and print the top functions")
+    ap.add_argument("--batch", action="store_true",
+                    help="only section 5: the batch engine against the SimPy engine")
     ap.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -123,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload: scale out N VMs at minute 0, scale in N at minute {SCALE_IN_AT_MIN:g}, "
           f"horizon {HORIZON_MIN:g} min; faults {json.dumps(FAULTS)}; Resilient create and "
           f"delete on unless said otherwise")
+    if args.batch:
+        b = section_batch(q, cores)
+        print_table(batch_rows(b, cores, q))
+        total = time.perf_counter() - start
+        print(f"\nbenchmark wall time: {total:.0f} s; at the end: {loadavg(cores)}")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": m, "quick": q, "batch": b,
+                                                   "wall_s": total}, indent=1, default=str))
+        return 0
 
     h = section_headline(reps=10 if q else 20, repeat=3 if q else 7)
     print_headline(h)
@@ -152,13 +198,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{flt['cpu_us_per_vm_rep'] / one['cpu_us_per_vm_rep']:.2f}x; bare SimPy loop with the "
           f"same schedule (10 x the processes in one environment vs 10 runs): {ref['ratio']:.2f}x")
 
-    final_table(h, thr, mem, ratios, scal, cores, q)
+    b = section_batch(q, cores)
+    print_table(final_table(h, thr, mem, ratios, scal, cores, q) + batch_rows(b, cores, q))
     total = time.perf_counter() - start
     print(f"\nbenchmark wall time: {total:.0f} s; at the end: {loadavg(cores)}")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": m, "quick": q, "headline": h, "throughput": thr, "memory": mem,
-             "memory_ratios": ratios, "scaling": scal, "bare_fleet": ref, "wall_s": total}, indent=1, default=str))
+             "memory_ratios": ratios, "scaling": scal, "bare_fleet": ref, "batch": b,
+             "wall_s": total}, indent=1, default=str))
     return 0
 
 

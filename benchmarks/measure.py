@@ -90,7 +90,8 @@ class TreeSampler(threading.Thread):
 
 # --- child: one configuration in a fresh process -------------------------------------------------
 def child_main(spec: dict) -> dict:
-    """Run `simulate` for one configuration; report times and this process tree's memory."""
+    """Run `simulate` for one configuration (on the SimPy engine unless `spec["engine"]` says
+    otherwise); report times and this process tree's memory."""
     t0 = time.perf_counter()
     from simulator import parse_scenario
     from simulator.engine.runner import simulate
@@ -106,7 +107,8 @@ def child_main(spec: dict) -> dict:
         for sc in scenarios:
             t, c = time.perf_counter(), _cpu_s()
             result = simulate(sc, replications=spec["reps"], seed=spec.get("seed", 0),
-                              keep_events=False, keep_timeseries=False, workers=spec["workers"])
+                              keep_events=False, keep_timeseries=False, workers=spec["workers"],
+                              engine=spec.get("engine", "simpy"))
             per_policy.append(time.perf_counter() - t)
             cpu_policy.append(_cpu_s() - c)  # this process + its reaped pool workers
             rows = len(result.summary)

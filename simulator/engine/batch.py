@@ -22,10 +22,11 @@ from ..model.faults import AttemptDraws, FaultModel, replication_seeds
 from ..model.schema import Scenario
 from .batch_metrics import (
     integrals,
+    orphaned_at_end,
     sorted_successes,
     state_grid,
     successes_before,
-    summary_columns,
+    summary_rows,
     time_to_target,
 )
 from .batch_ops import STATES
@@ -86,16 +87,15 @@ def _slice(scenario: Scenario, seed: int, replications: list[int], keep_events: 
     grids, columns, totals = [], [], []
     for ss in sets:
         counts = state_grid(ss.spells, reps, grid)
-        step = np.searchsorted(ss.clock.times, grid, side="right") - 1
-        target = np.where(step >= 0, ss.target_after[:, np.maximum(step, 0)], 0) \
-            if len(ss.steps) else np.zeros((reps, len(grid)), np.int64)
+        target = ss.target_at(np.broadcast_to(grid, (reps, len(grid))))
         grids.append(np.concatenate([target[:, None, :], counts], axis=1))
-        failed, short, orphaned = integrals(ss.spells, ss.owed_changes, reps, horizon)
+        failed, short = integrals(ss.spells, ss.owed_changes, reps, horizon)
+        orphaned = orphaned_at_end(ss.spells, reps)
         sorted_times, total = sorted_successes(ss.successes, reps)
         events = [(ss.clock.times[k], after, changed) for k, after, changed in ss.targets]
         before = [successes_before(ss.successes, reps, t, [s[2] for s in ss.successes])
                   for t, _, _ in events]
-        columns.append(summary_columns(
+        columns.append(summary_rows(
             replications, ss.name, counts[:, :, -1], grids[-1][:, 0, -1], orphaned, ss.owed,
             ss.counters, ss.errors, time_to_target(events, before, sorted_times, total),
             failed, short, scenario.hypothetical))
@@ -105,15 +105,14 @@ def _slice(scenario: Scenario, seed: int, replications: list[int], keep_events: 
         ttt, unsure = _fleet_time_to_target(sets, reps)
         fallback = [replications[i] for i in np.flatnonzero(unsure)]
         grids.append(sum(grids))
-        fleet = summary_columns(
+        fleet = summary_rows(
             replications, "(fleet)", sum(g[:, 1:, -1] for g in grids[:-1]), grids[-1][:, 0, -1],
             sum(t[2] for t in totals), sum(ss.owed for ss in sets),
             {k: sum(ss.counters[k] for ss in sets) for k in sets[0].counters},
             _summed_errors(sets), ttt, sum(t[0] for t in totals), sum(t[1] for t in totals),
             scenario.hypothetical)
         summary = pd.DataFrame(fleet)
-        scale_sets = pd.concat([pd.DataFrame(c) for c in columns]).sort_index(kind="stable")
-        scale_sets = scale_sets.reset_index(drop=True)
+        scale_sets = pd.DataFrame([rows[i] for i in range(reps) for rows in columns])
     else:
         summary, scale_sets = pd.DataFrame(columns[0]), None
     stacked = np.stack(grids, axis=1).astype(np.int32)

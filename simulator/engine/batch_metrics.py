@@ -3,23 +3,23 @@
 * Samples: the counts per state on the sampling grid, from the spells each VM spends in a
   state (a sample at minute g holds everything that happened at g, as `sample_before` does).
 * Integrals: Failed-VM-minutes is the length of the Failed spells; the capacity shortfall,
-  target minus usable VMs, is the length of the spells counted VMs spend not Succeeded, less
-  the minutes a scale-in was owed (target - usable = counted VMs not Succeeded - owed, and
-  both are never negative). Sums of the same spells as SimPy's running sums, so they agree
-  to rounding (1e-9 relative), not bit for bit.
+  target minus usable VMs, is the length of the spells counted VMs spend Creating or Failed,
+  less the minutes a scale-in was owed (target - usable = counted VMs not Succeeded - owed,
+  and neither side is ever negative). The same minutes as SimPy's running sums, added in
+  another order: equal to rounding (1e-9 relative; in practice the last digit or two).
 * Time to target: usable VMs only grow until the target is first lowered, so the target is
   reached at a timeline step or at the m-th success, whichever comes first.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections import Counter
 
 import numpy as np
 
 from ..model import policy as P
 from .batch_ops import CREATING, DELETING, FAILED, SUCCEEDED
-from .metrics import SUMMARY_COLUMNS
+from .metrics import Counters, Tally, near_target, summary_row
 
 LIVE = (CREATING, SUCCEEDED, FAILED, DELETING)  # the order of P.LIVE_STATES and the samples
 
@@ -41,43 +41,38 @@ def state_grid(spells: list[tuple], reps: int, grid: np.ndarray) -> np.ndarray:
     return np.cumsum(flat.reshape(reps, len(LIVE), g), axis=2)[:, :, :-1]
 
 
-def integrals(spells: list[tuple], owed_changes: list[tuple], reps: int,
-              horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Failed-VM-minutes, capacity shortfall in VM-minutes, orphaned VMs at the horizon).
+def integrals(spells: list[tuple], owed_changes: list[tuple], reps: int, horizon: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(Failed-VM-minutes, capacity shortfall in VM-minutes) of one scale set.
 
-    Where a scale-in was owed, the shortfall subtracts the owed minutes from the counted
-    spells; it is summed exactly (`math.fsum`) so that spells and owed minutes that cancel
-    leave exactly 0, as SimPy's running sum does."""
-    failed, short, orphaned = np.zeros(reps), np.zeros(reps), np.zeros(reps, np.int64)
-    owing = _owed_minutes(owed_changes, reps, horizon)
-    counted_terms: dict[int, list[np.ndarray]] = {r: [] for r in owing}
-    for state, rep, start, end, counted, orphan in spells:
-        if not len(rep):
+    The shortfall, target minus usable VMs, is the minutes counted VMs spend Creating or
+    Failed, less the minutes a scale-in was owed. Where something was owed the sum is exact
+    (`math.fsum`), so that owed minutes and the spells they match cancel to exactly 0."""
+    failed, short = np.zeros(reps), np.zeros(reps)
+    owing = _owed_minutes(owed_changes, horizon)
+    terms: dict[int, list[np.ndarray]] = {r: [] for r in owing}
+    for state, rep, start, end, orphaned in spells:
+        if not len(rep) or state in (SUCCEEDED, DELETING):
             continue
         minutes = np.minimum(end, horizon) - start
         if state == FAILED:
             failed += np.bincount(rep, minutes, reps)
-            at_end = np.broadcast_to(orphan, rep.shape) & np.isinf(end)
-            orphaned += np.bincount(rep[at_end], minlength=reps)
-        counted = np.broadcast_to(counted, rep.shape)
-        if counted.any():
-            short += np.bincount(rep[counted], minutes[counted], reps)
-            for r in owing:
-                counted_terms[r].append(minutes[counted & (rep == r)])
+        counted = ~np.broadcast_to(orphaned, rep.shape)  # Creating, or Failed after its create
+        short += np.bincount(rep[counted], minutes[counted], reps)
+        for r in owing:
+            terms[r].append(minutes[counted & (rep == r)])
     for r, owed in owing.items():
-        short[r] = math.fsum([*np.concatenate(counted_terms[r]).tolist(), *(-m for m in owed)])
-    return failed, short, orphaned
+        short[r] = math.fsum([*np.concatenate(terms[r]).tolist(), *(-m for m in owed)])
+    return failed, short
 
 
-def _owed_minutes(owed_changes: list[tuple], reps: int, horizon: float) -> dict[int, list[float]]:
+def _owed_minutes(owed_changes: list[tuple], horizon: float) -> dict[int, list[float]]:
     """For each replication where a scale-in was owed, how long each owed VM was owed: the
-    changes (reps, minutes, +owed / -settled) in the order they ran, settled first in, first out
-    (what a scale-in deletes at once is never owed)."""
+    changes (reps, minutes, +owed / -settled) in the order they ran, first in, first out."""
     queues: dict[int, list[list[float]]] = {}
     out: dict[int, list[float]] = {}
     for rep, t, change in owed_changes:
-        for r, at, n in zip(rep[change != 0].tolist(), t[change != 0].tolist(),
-                            change[change != 0].tolist()):
+        for r, at, n in zip(rep.tolist(), t.tolist(), change.tolist()):
             queue = queues.setdefault(r, [])
             if n > 0:
                 queue.append([at, n])
@@ -89,6 +84,16 @@ def _owed_minutes(owed_changes: list[tuple], reps: int, horizon: float) -> dict[
                     queue.pop(0)
     for r, queue in queues.items():
         out.setdefault(r, []).extend((horizon - at) for at, n in queue for _ in range(n))
+    return out
+
+
+def orphaned_at_end(spells: list[tuple], reps: int) -> np.ndarray:
+    """Failed VMs that no longer count toward capacity, at the horizon."""
+    out = np.zeros(reps, np.int64)
+    for state, rep, _, end, orphan in spells:
+        if state == FAILED and len(rep):
+            out += np.bincount(rep[np.broadcast_to(orphan, rep.shape) & np.isinf(end)],
+                               minlength=reps)
     return out
 
 
@@ -128,7 +133,7 @@ def time_to_target(events: list[tuple[float, np.ndarray, np.ndarray]], u_before:
     def reach(lo: np.ndarray, hi: np.ndarray) -> None:
         """Successes lo+1 .. hi run under the current target: the one that reaches it."""
         running = ~lowered & ~np.isnan(first) & (target > 0)
-        for out, m in ((near, np.ceil(0.95 * target).astype(np.int64)), (full, target)):
+        for out, m in ((near, near_target(target)), (full, target)):
             hit = running & np.isnan(out) & (lo < m) & (m <= hi)
             out[hit] = sorted_times[rows[hit], m[hit] - 1] - first[hit]
 
@@ -139,7 +144,7 @@ def time_to_target(events: list[tuple[float, np.ndarray, np.ndarray]], u_before:
         lowered |= changed & (after < target) & ~np.isnan(first)
         target = np.where(changed, after, target)
         running = changed & ~lowered & ~np.isnan(first) & (target > 0)
-        for out, m in ((near, np.ceil(0.95 * target)), (full, target)):
+        for out, m in ((near, near_target(target)), (full, target)):
             hit = running & np.isnan(out) & (u >= m)
             out[hit] = t - first[hit]
         previous = u
@@ -147,28 +152,21 @@ def time_to_target(events: list[tuple[float, np.ndarray, np.ndarray]], u_before:
     return full, near
 
 
-def summary_columns(replications: list[int], name: str, counts: np.ndarray, target: np.ndarray,
-                    orphaned: np.ndarray, owed: np.ndarray, counters: dict[str, np.ndarray],
-                    errors: dict[tuple[str, str], np.ndarray], ttt: tuple[np.ndarray, np.ndarray],
-                    failed_min: np.ndarray, short_min: np.ndarray, hypothetical: bool
-                    ) -> dict[str, list]:
-    """The summary rows of a chunk, column by column, as `metrics.summary_row` writes them."""
-    usable = counts[:, LIVE.index(SUCCEEDED)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(target > 0, usable / np.where(target > 0, target, 1), math.nan)
-    live = {state: counts[:, i] for i, state in zip(range(len(LIVE)), P.LIVE_STATES)}
-    values = {
-        "target_capacity": target, "usable_vms": usable, "creating_vms": live[P.CREATING],
-        "failed_vms": live[P.FAILED], "deleting_vms": live[P.DELETING], "orphaned_vms": orphaned,
-        "scale_in_pending_vms": owed, "usable_share": share, "time_to_target_min": ttt[0],
-        "time_to_95pct_min": ttt[1], "failed_vm_minutes": failed_min,
-        "capacity_shortfall_vm_minutes": short_min, **counters,
-    }
-    out: dict[str, list] = {"replication": list(replications), "scale_set": [name] * len(replications)}
-    for column in SUMMARY_COLUMNS[1:]:
-        out[column] = ([hypothetical] * len(replications) if column == "hypothetical"
-                       else values[column].tolist())
-    for (operation, code), n in sorted(errors.items()):
-        if n.any():
-            out[f"errors.{operation}.{code}"] = n.tolist()
-    return out
+def summary_rows(replications: list[int], name: str, counts: np.ndarray, target: np.ndarray,
+                 orphaned: np.ndarray, owed: np.ndarray, counters: dict[str, np.ndarray],
+                 errors: dict[tuple[str, str], np.ndarray],
+                 ttt: tuple[np.ndarray, np.ndarray], failed_min: np.ndarray,
+                 short_min: np.ndarray, hypothetical: bool) -> list[dict]:
+    """One summary row per replication, written by `metrics.summary_row` itself from a Tally
+    and Counters filled with the batch engine's figures."""
+    rows = []
+    for i, r in enumerate(replications):
+        tally = Tally(counts=dict(zip(P.LIVE_STATES, counts[i].tolist())), target=int(target[i]),
+                      orphaned=int(orphaned[i]), failed_vm_min=float(failed_min[i]),
+                      shortfall_vm_min=float(short_min[i]),
+                      time_to_target_min=float(ttt[0][i]), time_to_95pct_min=float(ttt[1][i]))
+        tallied = Counters(**{k: int(v[i]) for k, v in counters.items()}, errors=Counter(
+            {key: int(n[i]) for key, n in errors.items() if n[i]}))
+        rows.append({"replication": r, "scale_set": name,
+                     **summary_row(r, tally, tallied, hypothetical, int(owed[i]))})
+    return rows

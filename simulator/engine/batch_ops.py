@@ -188,10 +188,11 @@ def _rows(wave: Wave, ops: np.ndarray, attempt: int, time: np.ndarray, phase: in
 def wave_spells(wave: Wave, horizon: float) -> list[tuple[int, np.ndarray, np.ndarray,
                                                         np.ndarray, bool]]:
     """The states the wave's VMs pass through while their operations run, as spells
-    (state, reps, from, to, counts toward capacity); `to` is inf when the next step does not
-    happen before the horizon. The state an operation ends in is the scale set's to close."""
+    (state, reps, from, to, orphaned: Failed but no longer counting toward capacity); `to` is
+    inf when the next step does not happen before the horizon. The state an operation ends in
+    is the scale set's to close."""
     if wave.creates:
-        return [(CREATING, wave.rep, wave.start, wave.end, True)]
+        return [(CREATING, wave.rep, wave.start, wave.end, False)]
     out = []
     for a in wave.attempts:
         reps = wave.rep[a.ops]
@@ -199,5 +200,5 @@ def wave_spells(wave: Wave, horizon: float) -> list[tuple[int, np.ndarray, np.nd
         out.append((DELETING, reps, a.start, ended, False))
         wait = (a.result == RETRY) & (a.end < horizon)
         following = np.where(a.next_start[wait] < horizon, a.next_start[wait], math.inf)
-        out.append((FAILED, reps[wait], a.end[wait], following, False))
+        out.append((FAILED, reps[wait], a.end[wait], following, True))
     return out

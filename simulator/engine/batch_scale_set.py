@@ -41,6 +41,19 @@ from .batch_order import Clock, Step, runs_first, timeline_steps
 from .metrics import Counters
 
 COUNTERS = tuple(n for n in Counters.__slots__ if n != "errors")
+#: Per replication and VM index: (value before the VM exists, type).
+_VM_ARRAYS = {
+    "end": (np.inf, np.float64),  # when its last operation ends (inf: not before the horizon)
+    "end_first": (False, bool),  # ... before the timeline's step at that minute
+    "final": (0, np.int8),  # the state that operation leaves it in
+    "creating": (False, bool),  # that operation is its create or attach
+    "in_cap": (True, bool),  # it counts toward capacity (until chosen for deletion)
+    "deletes": (0, np.int64),  # delete operations so far (keys the draws)
+    "wave": (-1, np.int64),  # its create's wave in `creates`, and its place in it
+    "slot": (-1, np.int64),
+    "busy": (False, bool),  # at the current timeline step: an operation is under way
+    "idle": (False, bool),  # ... it exists, is not gone and no operation is under way
+}
 
 
 def _ranks(rep: np.ndarray) -> np.ndarray:
@@ -82,26 +95,22 @@ class BatchScaleSet:
         self._grow(1)
         self.counters = {name: np.zeros(r, np.int64) for name in COUNTERS}
         self.errors: dict[tuple[str, str], np.ndarray] = {}
-        self.spells: list[tuple] = []  # (state, reps, from, to, counted, orphaned)
+        self.spells: list[tuple] = []  # (state, reps, from, to, orphaned)
         self.rows: list[dict[str, np.ndarray]] = []
         self.successes: list[tuple] = []  # (reps, minutes, before the timeline's step, scheduled at)
         self.targets: list[tuple[int, np.ndarray, np.ndarray]] = []  # (step, capacity, changed)
         self.target_after = np.zeros((r, len(self.steps)), np.int64)
-        self.owed_changes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.owed_changes: list[tuple] = []  # (reps, minutes, +owed or -settled), in order
         self.creates: list[Wave] = []  # the chains of create ends, for ties
 
     # --- arrays ---------------------------------------------------------------------------------
     def _grow(self, n: int) -> None:
+        """Room for VM indices up to n in every replication (`_VM_ARRAYS`)."""
         if n <= self.cap:
             return
         cap, old = max(n, 2 * self.cap), self.cap
-        fill = {"end": np.inf, "end_first": False, "final": 0, "in_cap": True, "deletes": 0,
-                "creating": False, "wave": -1, "slot": -1, "busy": False, "idle": False}
-        types = {"end": np.float64, "end_first": bool, "final": np.int8, "in_cap": bool,
-                 "deletes": np.int64, "creating": bool, "wave": np.int64, "slot": np.int64,
-                 "busy": bool, "idle": bool}
-        for name, value in fill.items():
-            grown = np.full((self.reps, cap), value, types[name])
+        for name, (value, dtype) in _VM_ARRAYS.items():
+            grown = np.full((self.reps, cap), value, dtype)
             if old:
                 grown[:, :old] = getattr(self, name)
             setattr(self, name, grown)
@@ -111,22 +120,38 @@ class BatchScaleSet:
     def capacity(self) -> np.ndarray:
         return self.counting - self.owed
 
+    def target_at(self, minutes: np.ndarray) -> np.ndarray:
+        """The target (capacity) after every timeline step at or before `minutes`
+        (replication x any): the tally's target then."""
+        step = np.searchsorted(self.clock.times, minutes, side="right") - 1
+        if not len(self.steps):
+            return np.zeros(minutes.shape, np.int64)
+        rows = np.arange(self.reps).reshape((-1,) + (1,) * (minutes.ndim - 1))
+        return np.where(step >= 0, self.target_after[rows, np.maximum(step, 0)], 0)
+
     def uniforms(self, operation: str, rep: np.ndarray, vm: np.ndarray, occurrence: np.ndarray,
                  attempt: int) -> tuple[np.ndarray, np.ndarray]:
         """The keyed uniforms of attempt `attempt` of each listed VM's operation: gathered from
         the replications' stacked blocks, rare keys one by one (`AttemptDraws.uniforms`)."""
-        u_outcome, u_duration = np.empty(len(rep)), np.empty(len(rep))
         common = (occurrence == 1) & (attempt <= self.draws.draws[0].width)
+        if common.all():  # the usual wave: no rare key, no masks
+            return self._gather(operation, rep, vm, attempt)
+        u_outcome, u_duration = np.empty(len(rep)), np.empty(len(rep))
         if common.any():
-            stacked = self.draws.matrix(operation, int(vm.max()) + 1)
-            _, rows, width = stacked.shape
-            at = (rep[common] * rows + vm[common]) * width + (2 * attempt - 2)
-            flat = stacked.reshape(-1)
-            u_outcome[common], u_duration[common] = flat[at], flat[at + 1]
+            u_outcome[common], u_duration[common] = self._gather(operation, rep[common],
+                                                                 vm[common], attempt)
         for i in np.flatnonzero(~common):
             u_outcome[i], u_duration[i] = self.draws.draws[rep[i]].uniforms(
                 operation, int(vm[i]), int(occurrence[i]), attempt)
         return u_outcome, u_duration
+
+    def _gather(self, operation: str, rep: np.ndarray, vm: np.ndarray, attempt: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+        stacked = self.draws.matrix(operation, int(vm.max()) + 1)
+        _, rows, width = stacked.shape
+        at = (rep * rows + vm) * width + (2 * attempt - 2)
+        flat = stacked.reshape(-1)
+        return flat[at], flat[at + 1]
 
     def idle_status(self, minutes: np.ndarray, first: np.ndarray) -> np.ndarray:
         """ResilientVMDeletionStatus of a VM under no delete, written at `minutes`: it follows
@@ -258,18 +283,18 @@ class BatchScaleSet:
     def _take(self, wave: Wave) -> None:
         """Keep a wave's outcome: each VM's operation ends at `wave.end` in `wave.final`."""
         rep, vm = wave.rep, wave.vm
-        self.end[rep, vm], self.end_first[rep, vm] = wave.end, wave.end_first
-        self.final[rep, vm] = wave.final
-        self.creating[rep, vm] = wave.creates
-        self.busy[rep, vm], self.idle[rep, vm] = True, False
+        at = rep * self.cap + vm  # into the flattened (replication, VM) arrays: faster
+        for name, value in (("end", wave.end), ("end_first", wave.end_first),
+                            ("final", wave.final), ("creating", wave.creates), ("busy", True),
+                            ("idle", False)):
+            getattr(self, name).reshape(-1)[at] = value
         count_wave(wave, self._count, self._count_error, self.horizon)
-        for state, reps, start, end, counted in wave_spells(wave, self.horizon):
-            self.spells.append((state, reps, start, end, counted,
-                                not counted and state == FAILED))
+        self.spells += wave_spells(wave, self.horizon)
         if self.keep_events:
             self.rows += wave_rows(wave, self.idle_status, self.horizon)
         if wave.creates:
-            self.wave[rep, vm], self.slot[rep, vm] = len(self.creates), np.arange(len(rep))
+            self.wave.reshape(-1)[at] = len(self.creates)
+            self.slot.reshape(-1)[at] = np.arange(len(rep))
             self.creates.append(wave)
             for a in wave.attempts:
                 won = (a.result == SUCCESS) & (a.end < self.horizon)
@@ -286,14 +311,14 @@ class BatchScaleSet:
             self.errors[key] = self.errors.get(key, 0) + np.bincount(reps, minlength=self.reps)
 
     def _close_spells(self, rep: np.ndarray, vm: np.ndarray, t: Any) -> None:
-        """End the state the VMs' last operations left them in (Succeeded or Failed)."""
+        """End the state the VMs' last operations left them in (Succeeded or Failed); a
+        Failed VM that no longer counts toward capacity is orphaned."""
         final = self.final[rep, vm]
         t = np.broadcast_to(t, rep.shape)
         for state in (SUCCEEDED, FAILED):
             m = final == state
-            counted = self.in_cap[rep[m], vm[m]]
-            self.spells.append((state, rep[m], self.end[rep[m], vm[m]], t[m],
-                                counted & (state == FAILED), ~counted & (state == FAILED)))
+            orphaned = ~self.in_cap[rep[m], vm[m]] if state == FAILED else False
+            self.spells.append((state, rep[m], self.end[rep[m], vm[m]], t[m], orphaned))
 
     def _target_changed(self, k: int, before: np.ndarray) -> None:
         after = self.capacity
@@ -326,8 +351,7 @@ class BatchScaleSet:
         take = _ranks(rep) < self.owed[rep]
         rep, vm = rep[take], vm[take]
         t = self.end[rep, vm]
-        taken = np.bincount(rep, minlength=self.reps)
-        self.owed -= taken
+        self.owed -= np.bincount(rep, minlength=self.reps)
         self.owed_changes.append((rep, t, -np.ones(len(rep), np.int64)))
         self._delete(rep, vm, t, self.end_first[rep, vm], self.policies[k])
 

@@ -13,6 +13,13 @@ from ..model import policy as P
 _FAILED, _SUCCEEDED, _DELETED = P.FAILED, P.SUCCEEDED, P.DELETED
 
 
+def near_target(target: Any) -> Any:
+    """95% of the target, rounded up to whole VMs (a number, or an array of them)."""
+    if isinstance(target, np.ndarray):
+        return np.ceil(0.95 * target).astype(np.int64)
+    return math.ceil(0.95 * target)
+
+
 @dataclass(slots=True)
 class Tally:
     """Live VM counts per state, the capacity, and their integrals over time.
@@ -50,7 +57,7 @@ class Tally:
         if self.first_scale_out_min is None or self.target_lowered or self.target == 0:
             return
         usable, since = self.counts[P.SUCCEEDED], now - self.first_scale_out_min
-        if math.isnan(self.time_to_95pct_min) and usable >= math.ceil(0.95 * self.target):
+        if math.isnan(self.time_to_95pct_min) and usable >= near_target(self.target):
             self.time_to_95pct_min = since
         if math.isnan(self.time_to_target_min) and usable >= self.target:
             self.time_to_target_min = since
