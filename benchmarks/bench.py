@@ -66,8 +66,7 @@ def batch_rows(b: dict, cores: int, quick: bool) -> list[tuple[str, str, str, st
 def section_batch(quick: bool, cores: int) -> dict:
     print(f"\n== 5. Batch engine vs SimPy engine, 1,000-VM scale-out + scale-in with faults "
           f"[{loadavg(cores)}]", flush=True)
-    ratio = section_ratio(simpy_reps=4 if quick else 10, batch_reps=128 if quick else 256,
-                          repeat=3 if quick else 5)
+    ratio = section_ratio(simpy_reps=10 if quick else 50, batch_reps=128, repeat=3 if quick else 5)
     big = section_big_run(1000 if quick else 10_000, cores)
     memory = section_batch_memory([100, 1000] if quick else [1000, 10_000])
     return {"ratio": ratio, "big": big, "memory": memory}

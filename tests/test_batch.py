@@ -29,7 +29,7 @@ from tests.test_properties import HORIZON, PROPS, scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "scenarios").glob("*.toml"))
-DIFF = settings(PROPS, max_examples=int(os.environ.get("BATCH_EXAMPLES", 20)))
+DIFF = settings(PROPS, max_examples=int(os.environ.get("BATCH_EXAMPLES", 40)))
 MINUTES = ("usable_share", "time_to_target_min", "time_to_95pct_min", "failed_vm_minutes",
            "capacity_shortfall_vm_minutes")
 

@@ -31,8 +31,8 @@ def state_grid(spells: list[tuple], reps: int, grid: np.ndarray) -> np.ndarray:
     for state, rep, start, end, *_ in spells:
         if len(rep):
             base = (rep * len(LIVE) + state) * g
-            up.append(base + np.searchsorted(grid, start))
-            down.append(base + np.searchsorted(grid, end))
+            up.append(base + grid_index(grid, start))
+            down.append(base + grid_index(grid, end))
     size = reps * len(LIVE) * g
     flat = np.zeros(size, np.int64)
     if up:
@@ -41,6 +41,18 @@ def state_grid(spells: list[tuple], reps: int, grid: np.ndarray) -> np.ndarray:
     return np.cumsum(flat.reshape(reps, len(LIVE), g), axis=2)[:, :, :-1]
 
 
+def grid_index(grid: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(grid, t)` (how many grid points are before each minute), for the
+    evenly spaced sampling grid: estimated by division, then corrected against the grid's own
+    values, so it is exact (and several times faster than a binary search)."""
+    if len(t) and t[0] == t.min() == t.max():  # one minute for all (a timeline step's)
+        return np.full(len(t), np.searchsorted(grid, t[0]))
+    step = grid[1] if len(grid) > 1 else 1.0
+    last = len(grid) - 1  # grid[:-1] = k * step; grid[-1] = the horizon
+    k = np.clip(np.ceil(np.minimum(t, grid[-1]) / step), 0, last).astype(np.int64)
+    k -= (k > 0) & (grid[np.maximum(k - 1, 0)] >= t)
+    k += (k < last) & (grid[k] < t)
+    return k + (t > grid[-1])
 def integrals(spells: list[tuple], owed_changes: list[tuple], reps: int, horizon: float
               ) -> tuple[np.ndarray, np.ndarray]:
     """(Failed-VM-minutes, capacity shortfall in VM-minutes) of one scale set.

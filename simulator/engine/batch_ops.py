@@ -75,15 +75,17 @@ def run_wave(ctx: Any, operation: str, policy: P.ResiliencyPolicy, rep: np.ndarr
     final = np.full(n, CREATING if creates else DELETING, np.int8)
     ops, s, s_first, attempts, k = np.arange(n), start, start_first, [], 1
     while ops.size:
-        u_outcome, u_duration = ctx.uniforms(operation, rep[ops], vm[ops], occurrence[ops], k)
-        code, duration = ctx.faults.attempts(operation, vm[ops], occurrence[ops], k, s,
+        def of(a: np.ndarray) -> np.ndarray:  # the values of the operations still under way
+            return a if len(ops) == n else a[ops]
+        u_outcome, u_duration = ctx.uniforms(operation, of(rep), of(vm), of(occurrence), k)
+        code, duration = ctx.faults.attempts(operation, of(vm), of(occurrence), k, s,
                                              u_outcome, u_duration)
         success = code == P.SUCCEEDED
         if creates:
-            d = deadline[ops]
+            d = of(deadline)
             over = s + duration > d  # the window closes while the attempt runs
             e = np.where(over, s + (d - s), s + duration)
-            retry_at = P.next_create_attempt_at(policy, code, e, start[ops],
+            retry_at = P.next_create_attempt_at(policy, code, e, of(start),
                                                 t.create_retry_delay_min, k)
             retry = ~success & ~over & ~np.isnan(retry_at)
             following = np.where(retry, e + (retry_at - e), np.nan)
@@ -95,7 +97,8 @@ def run_wave(ctx: Any, operation: str, policy: P.ResiliencyPolicy, rep: np.ndarr
                 k, t.delete_backoff_min, t.delete_backoff_factor, t.delete_backoff_max_min),
                 np.nan)
         e_first = ctx.clock.before_step(e, s, s_first)
-        result = np.select([over, success, retry], [EXPIRED, SUCCESS, RETRY], GAVE_UP)
+        result = np.full(len(ops), GAVE_UP, np.int8)
+        result[retry], result[success], result[over] = RETRY, SUCCESS, EXPIRED
         attempts.append(Attempts(k, ops, s, s_first, e, e_first, code, result, following))
         happened = e < horizon
         done = happened & (result != RETRY)

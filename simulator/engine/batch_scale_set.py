@@ -135,23 +135,15 @@ class BatchScaleSet:
         the replications' stacked blocks, rare keys one by one (`AttemptDraws.uniforms`)."""
         common = (occurrence == 1) & (attempt <= self.draws.draws[0].width)
         if common.all():  # the usual wave: no rare key, no masks
-            return self._gather(operation, rep, vm, attempt)
+            return self.draws.gather(operation, rep, vm, attempt)
         u_outcome, u_duration = np.empty(len(rep)), np.empty(len(rep))
         if common.any():
-            u_outcome[common], u_duration[common] = self._gather(operation, rep[common],
-                                                                 vm[common], attempt)
+            u_outcome[common], u_duration[common] = self.draws.gather(
+                operation, rep[common], vm[common], attempt)
         for i in np.flatnonzero(~common):
             u_outcome[i], u_duration[i] = self.draws.draws[rep[i]].uniforms(
                 operation, int(vm[i]), int(occurrence[i]), attempt)
         return u_outcome, u_duration
-
-    def _gather(self, operation: str, rep: np.ndarray, vm: np.ndarray, attempt: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-        stacked = self.draws.matrix(operation, int(vm.max()) + 1)
-        _, rows, width = stacked.shape
-        at = (rep * rows + vm) * width + (2 * attempt - 2)
-        flat = stacked.reshape(-1)
-        return flat[at], flat[at + 1]
 
     def idle_status(self, minutes: np.ndarray, first: np.ndarray) -> np.ndarray:
         """ResilientVMDeletionStatus of a VM under no delete, written at `minutes`: it follows

@@ -221,9 +221,9 @@ class Bands:
                     grown[:, :, :hist.shape[2]] = hist
                 hist = self.hist[name] = grown
             values = np.minimum(grids[:, i] // self.width[name], hist.shape[2] - 1)
-            c = np.broadcast_to(np.arange(cols)[None, :, None], values.shape)
-            t = np.broadcast_to(np.arange(points)[None, None, :], values.shape)
-            np.add.at(hist, (c.ravel(), t.ravel(), values.ravel()), 1)
+            cell = np.arange(cols * points).reshape(1, cols, points) * hist.shape[2]
+            hist += np.bincount((cell + values).ravel(), minlength=hist.size).reshape(
+                hist.shape).astype(hist.dtype)  # one count per (column, point, value)
         self.n += reps
 
     def quantile(self, name: str, q: float) -> np.ndarray:

@@ -207,8 +207,8 @@ class AttemptDraws:
 
 class ReplicationDraws:
     """The blocks of many replications' `AttemptDraws`, stacked in one array per stream and
-    drawn into place (the batch engine): a wave's uniforms are one gather from `matrix`, and
-    the numbers are those `uniforms` reads.
+    drawn into place (the batch engine): a wave's uniforms are one gather, and the numbers
+    are those `uniforms` reads.
 
     The arrays are large and short-lived; `release` hands them back for the next slice of
     replications in the same thread, which saves the operating system zeroing fresh pages."""
@@ -221,26 +221,39 @@ class ReplicationDraws:
         self._stacked: dict[int, np.ndarray] = {}  # stream -> (>= replications, VMs, 2 width)
         self._vms = {0: 0, 1: 0}  # VMs each stream has drawn for, in every replication
 
-    def matrix(self, operation: str, vms: int) -> np.ndarray:
-        """(replication, VM, 2 width) for at least `vms` VMs; index it by its own shape."""
+    def gather(self, operation: str, rep: np.ndarray, vm: np.ndarray, attempt: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The (outcome, duration) uniforms of attempt `attempt` (at most `width`) of the
+        first occurrence of `operation` on each (replication, VM): `AttemptDraws.uniforms`'s
+        numbers, read from the stacked blocks. Blocks not drawn yet are drawn replication by
+        replication, each read while it is still in the processor's cache."""
         stream = _STREAM[operation]
-        if vms > self._vms[stream]:
-            first = self.draws[0]
-            rows = max(1, -(-vms // first._block)) * first._block
-            stacked = self._stacked.get(stream)
-            if stacked is None or stacked.shape[1] < rows:
-                old = stacked
-                stacked = self._stacked[stream] = self._take(
-                    (len(self.draws), max(rows, 0 if old is None else 2 * old.shape[1]),
-                     2 * first._width))
-                for i, d in enumerate(self.draws):
-                    d.store_in(operation, stacked[i])
-                if old is not None:
-                    self._give([old])
-            for d in self.draws:
-                d.matrix(operation, rows)
-            self._vms[stream] = rows
-        return self._stacked[stream]
+        first = self.draws[0]
+        rows = max(1, -(-(int(vm.max()) + 1) // first._block)) * first._block
+        stacked = self._stacked.get(stream)
+        if stacked is None or stacked.shape[1] < rows:  # room for the blocks, drawn or not
+            old = stacked
+            stacked = self._stacked[stream] = self._take(
+                (len(self.draws), max(rows, 0 if old is None else 2 * old.shape[1]),
+                 2 * first._width))
+            for i, d in enumerate(self.draws):
+                d.store_in(operation, stacked[i])
+            if old is not None:
+                self._give([old])
+        _, room, width = stacked.shape
+        at = (rep * room + vm) * width + 2 * (attempt - 1)
+        flat = stacked.reshape(-1)
+        if rows <= self._vms[stream]:
+            return flat[at], flat[at + 1]
+        u_outcome, u_duration = np.empty(len(rep)), np.empty(len(rep))
+        order = np.argsort(rep, kind="stable")
+        bounds = np.searchsorted(rep[order], np.arange(len(self.draws) + 1))
+        for r, d in enumerate(self.draws):
+            d.matrix(operation, rows)
+            i = order[bounds[r]:bounds[r + 1]]
+            u_outcome[i], u_duration[i] = flat[at[i]], flat[at[i] + 1]
+        self._vms[stream] = rows
+        return u_outcome, u_duration
 
     def release(self) -> None:
         """Give the arrays back for reuse: the draws must not be read after this."""
