@@ -186,14 +186,12 @@ class BatchScaleSet:
             self._scale_in(np.maximum(-diff, 0), diff < 0, k, t)
         elif isinstance(action, DeleteAction):
             before = self.capacity
-            rep, vm, order = [], [], []
-            for j, i in enumerate(dict.fromkeys(action.vms)):
-                if i >= self.cap:
-                    continue
-                for r in np.flatnonzero(self.idle[:, i]):
-                    rep.append(r), vm.append(i), order.append(j)
-            by = np.lexsort((order, rep)) if rep else np.zeros(0, np.int64)
-            self._delete(np.asarray(rep, np.int64)[by], np.asarray(vm, np.int64)[by], t)
+            listed = [i for i in dict.fromkeys(action.vms) if i < self.cap]  # in the asked order
+            reps = [np.flatnonzero(self.idle[:, i]) for i in listed]  # where it is there, idle
+            rep = np.concatenate([np.zeros(0, np.int64), *reps])
+            vm = np.repeat(np.asarray(listed, np.int64), [len(r) for r in reps])
+            by = np.argsort(rep, kind="stable")  # by replication, each in the asked order
+            self._delete(rep[by], vm[by], t)
             self._target_changed(k, before)
         elif isinstance(action, DeleteFailedAction):
             before = self.capacity
@@ -202,7 +200,7 @@ class BatchScaleSet:
         elif isinstance(action, SetPolicyAction):
             self.policy = P.ResiliencyPolicy.from_rest(action.resiliencyPolicy.as_rest(),
                                                        self.policy)
-        else:  # pragma: no cover - batch.unsupported() admits no other action
+        else:  # pragma: no cover - batch_coverage.unsupported admits no other action
             raise TypeError(f"unknown action {action!r}")
 
     def _in_policy_order(self, mask: np.ndarray, limit: np.ndarray | None = None
@@ -238,7 +236,6 @@ class BatchScaleSet:
         one = np.ones(len(rep), np.int64)
         self._take(run_wave(self, operation, policy, rep, vm, op_id, np.full(len(rep), t),
                             np.zeros(len(rep), bool), one))
-        self.in_cap[rep, vm] = True
         self._target_changed(k, before)
 
     def _scale_in(self, count: np.ndarray, asked: np.ndarray, k: int, t: float) -> None:
