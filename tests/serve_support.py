@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from simulator import parse_scenario
+from simulator import Scenario, parse_scenario
 from simulator.serve.app import bind, make_server
 from simulator.serve.clock import Clock, ManualClock
 from simulator.serve.emulator import Emulator
@@ -103,7 +103,7 @@ class Served:
 
 
 @contextmanager
-def serving(scenario: Mapping[str, Any] | None = None, seed: int = 0,
+def serving(scenario: Mapping[str, Any] | Scenario | None = None, seed: int = 0,
             clock: Clock | None = None) -> Iterator[Served]:
     """An emulator (manual clock unless given) served on 127.0.0.1 until the block ends."""
     emulator = Emulator(None if scenario is None else parse_scenario(scenario), seed=seed,

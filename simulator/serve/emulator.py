@@ -43,10 +43,11 @@ class VmRecord:
     """What the event rows have said of one VM: when it appeared, its last row, and the wire
     code of its last failure."""
 
-    __slots__ = ("created", "changed", "status", "error")
+    __slots__ = ("created", "changed", "state", "status", "error")
 
     def __init__(self, created: float):
         self.created, self.changed = created, created
+        self.state: str = P.CREATING
         self.status: str | None = None
         self.error: str | None = None
 
@@ -97,9 +98,9 @@ class ScaleSetResource:
     def drain(self) -> None:
         """Fold the engine's new event rows into `records`, then drop them (memory stays flat)."""
         for ev in self.events:
-            time, vm, error, status = ev[2], ev[3], ev[8], ev[9]
+            time, vm, state, error, status = ev[2], ev[3], ev[7], ev[8], ev[9]
             rec = self.records.get(vm) or self.records.setdefault(vm, VmRecord(time))
-            rec.changed, rec.status = time, status
+            rec.changed, rec.state, rec.status = time, state, status
             if error == P.CREATE_WINDOW_EXPIRED:  # not a wire value: keep the code retried for
                 rec.error = rec.error or P.OS_PROVISIONING_TIMED_OUT
             elif error is not None:
