@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import re
 import subprocess
@@ -36,11 +37,17 @@ POLICY = {"resilientVMCreationPolicy": {"enabled": True},
 #: request kind -> (weight, the HTTP statuses it may get). 404 on a VM and 409 on a delete are
 #: intended: another client of the same scale set may have deleted or be deleting that VM.
 KINDS = {
-    "create": (0, {201}), "list": (30, {200}), "get_scale_set": (12, {200}), "get_vm": (10, {200, 404}),
+    "create": (0, {201}), "list": (30, {200}), "get_scale_set": (12, {200}),
+    "get_vm": (10, {200, 404}),
     "capacity": (14, {200}), "delete": (10, {202, 404, 409}), "policy": (5, {200}),
     "operation": (9, {200}), "too_big": (4, {400}), "unknown": (3, {404}),
     "malformed": (3, {400}),
 }
+
+
+def local(url: str) -> str:
+    """An absolute URL the emulator gave (an operation's) as a path for the connection."""
+    return urlsplit(url)._replace(scheme="", netloc="").geturl()
 
 
 def ss_path(name: str, tail: str = "", query: str = "") -> str:
@@ -123,8 +130,7 @@ class Client:
             self.call(kind, "PATCH", ss_path(self.scale_set), {"properties": {"resiliencyPolicy": {
                 "resilientVMDeletionPolicy": {"enabled": self.rng.random() < 0.7}}}})
         elif kind == "operation" and self.operations:
-            self.call(kind, "GET", urlsplit(self.operations[-1])._replace(
-                scheme="", netloc="").geturl())
+            self.call(kind, "GET", local(self.operations[-1]))
         elif kind == "too_big":
             self.call(kind, "PATCH", ss_path(self.scale_set), {"sku": {"capacity": 5000}})
         elif kind == "unknown":
@@ -195,9 +201,8 @@ def settle(url: str, result: LoadResult, timeout: float = 30.0) -> list[str]:
     end = time.monotonic() + timeout
     while pending and time.monotonic() < end:
         time.sleep(0.2)
-        path = lambda op: urlsplit(op)._replace(scheme="", netloc="").geturl()  # noqa: E731
         pending = [op for op in pending
-                   if (poller.call("operation", "GET", path(op)) or {}).get("status")
+                   if (poller.call("operation", "GET", local(op)) or {}).get("status")
                    in (None, "InProgress")]
     return pending
 
@@ -214,6 +219,15 @@ def start_server(scenario: str | None, speed: float) -> tuple[subprocess.Popen, 
     raise RuntimeError(f"vmss-sim serve did not start (exit code {proc.wait()})")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=30.0)
@@ -224,8 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     proc, url = start_server(args.scenario, args.speed)
     try:
         print(f"vmss-sim serve at {url} ({args.scenario}, speed {args.speed:g})")
+        cpu_before = cpu_seconds(proc.pid)
         result = run_load(url, args.clients, args.seconds)
+        cpu_after = cpu_seconds(proc.pid)
         print(result.summary())
+        if cpu_before is not None and cpu_after is not None:
+            used = cpu_after - cpu_before
+            print(f"  server CPU: {used:.1f} s over {result.seconds:.1f} s "
+                  f"({used / result.seconds:.2f} of a core), "
+                  f"{used / result.requests * 1e3:.2f} ms per request")
         stuck = settle(url, result)
     finally:
         proc.terminate()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import http.client
 import logging
 import re
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,19 @@ def test_an_older_api_version_neither_shows_nor_takes_the_resiliency_policy(serv
     assert "resiliencyPolicy" not in old and old["orchestrationMode"] == "Uniform"
 
 
+def test_automatic_repairs_tags_and_unknown_members_are_kept_shown_or_ignored(served):
+    """automaticRepairsPolicy is checked and shown (not simulated); a real payload's other
+    members (virtualMachineProfile, ...) are ignored."""
+    status, _, body = served.call("PATCH", ss_path("web"), {
+        "tags": {"team": "infra"}, "properties": {
+            "automaticRepairsPolicy": {"enabled": True, "gracePeriod": "PT30M"},
+            "virtualMachineProfile": {"osProfile": {"computerNamePrefix": "web"}}}})
+    assert status == 200 and body["tags"] == {"team": "infra"}
+    assert body["properties"]["automaticRepairsPolicy"] == {
+        "enabled": True, "gracePeriod": "PT30M", "repairAction": "Replace"}
+    assert "virtualMachineProfile" not in body["properties"]
+
+
 def test_request_bodies_are_size_limited_with_or_without_a_content_length(served):
     big = b'{"tags": {"x": "' + b"a" * MAX_BODY_BYTES + b'"}}'
     assert served.call("PATCH", ss_path("web"), raw=big)[0] == 413
@@ -100,6 +115,20 @@ def test_request_bodies_are_size_limited_with_or_without_a_content_length(served
                  encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
     resp = conn.getresponse()
     assert resp.status == 413 and b"RequestEntityTooLarge" in resp.read()
+
+
+def test_keep_alive_requests_are_answered_at_once(served):
+    """Nagle's algorithm is off on the server's connections: a keep-alive request is not held
+    ~40 ms for a delayed ACK (as it was when the listening socket had protocol 0)."""
+    host, port = served.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    took = []
+    for _ in range(15):
+        start = time.perf_counter()
+        conn.request("GET", "/_emulator/clock")
+        conn.getresponse().read()
+        took.append(time.perf_counter() - start)
+    assert statistics.median(took) < 0.02, took
 
 
 def test_paths_and_names_are_case_insensitive_as_in_arm(served):

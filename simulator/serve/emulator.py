@@ -17,6 +17,7 @@ import simpy
 from pydantic import ValidationError
 
 from ..engine.discrete_event import ScaleSet
+from ..engine.records import EVENT_COLUMNS
 from ..model import policy as P
 from ..model.faults import AttemptDraws, FaultModel
 from ..model.schema import (
@@ -37,6 +38,9 @@ from .operations import Operation, Operations, Outcome
 #: and keeps that grid at 241 points.
 HORIZON_MIN = 1e9
 _SHOWN_STATE = {"InProgress": "Updating", "Succeeded": "Succeeded", "Failed": "Failed"}
+#: positions of the event-row fields read here, by name (rows are plain tuples)
+_TIME, _VM, _STATE, _ERROR, _STATUS = (EVENT_COLUMNS.index(c) for c in (
+    "time_min", "vm", "state", "error", "deletion_status"))
 
 
 class VmRecord:
@@ -98,7 +102,7 @@ class ScaleSetResource:
     def drain(self) -> None:
         """Fold the engine's new event rows into `records`, then drop them (memory stays flat)."""
         for ev in self.events:
-            time, vm, state, error, status = ev[2], ev[3], ev[7], ev[8], ev[9]
+            time, vm, state, error, status = ev[_TIME], ev[_VM], ev[_STATE], ev[_ERROR], ev[_STATUS]
             rec = self.records.get(vm) or self.records.setdefault(vm, VmRecord(time))
             rec.changed, rec.state, rec.status = time, state, status
             if error == P.CREATE_WINDOW_EXPIRED:  # not a wire value: keep the code retried for
@@ -293,8 +297,8 @@ class Emulator:
         if repairs:
             res.repairs = {**(res.repairs or {"enabled": False, "gracePeriod": "PT10M",
                                               "repairAction": "Replace"}),
-                           **repairs.model_dump(exclude_none=True, exclude=set(
-                               repairs.model_extra or {}))}
+                           **repairs.model_dump(include={"enabled", "gracePeriod",
+                                                         "repairAction"}, exclude_none=True)}
 
 
 def _key(sub: str, rg: str, name: str) -> tuple[str, str, str]:
