@@ -221,7 +221,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .serve.app import banner, bind, is_loopback, make_server
+    from .serve.app import banner, bind, make_server
     from .serve.clock import ManualClock, SpeedClock
     from .serve.emulator import Emulator
     scenario = load_scenario(args.file, args.overrides) if args.file else None
@@ -231,10 +231,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     emulator = Emulator(scenario, seed=args.seed, clock=clock)
     sock = bind(args.host, args.port)
     print(banner(emulator, sock, f"scenario {scenario.name}" if scenario else
-                 "defaults (Flexible, Linux, no faults)"), flush=True)
-    if not is_loopback(args.host):
-        print(f"warning: --host {args.host} lets other machines drive the emulator",
-              file=sys.stderr)
+                 "defaults (Flexible, Linux, no faults)"), flush=True)  # says who can reach it
     make_server(emulator, quiet=args.quiet).run(sockets=[sock])
     return 0
 
