@@ -33,6 +33,13 @@ def _count(text: str, least: int = 0) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text}")
+    return value
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
@@ -213,6 +220,22 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve.app import banner, bind, make_server
+    from .serve.clock import ManualClock, SpeedClock
+    from .serve.emulator import Emulator
+    scenario = load_scenario(args.file, args.overrides) if args.file else None
+    if args.overrides and scenario is None:
+        raise UsageError("--set needs a scenario file")
+    clock = ManualClock() if args.manual_clock else SpeedClock(args.speed)
+    emulator = Emulator(scenario, seed=args.seed, clock=clock)
+    sock = bind(args.host, args.port)
+    print(banner(emulator, sock, f"scenario {scenario.name}" if scenario else
+                 "defaults (Flexible, Linux, no faults)"), flush=True)  # says who can reach it
+    make_server(emulator, quiet=args.quiet).run(sockets=[sock])
+    return 0
+
+
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="scenario TOML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -297,6 +320,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replication", type=_count, default=0)
     p.add_argument("--scale-set", help="which scale set of a fleet (a single one needs none)")
     p.set_defaults(func=_cmd_view)
+
+    p = sub.add_parser("serve", help="a local emulator of the scale-set REST API (Resilient "
+                                     "create and delete), for testing automation")
+    p.add_argument("file", nargs="?", help="scenario TOML file: faults, timing and limits "
+                                           "(default: Flexible, Linux, no faults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the scenario file")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                                                       "127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8765, help="default 8765; 0 picks a free port")
+    p.add_argument("--seed", type=_count, default=0, help="a whole number >= 0 (default 0)")
+    clock = p.add_mutually_exclusive_group()
+    clock.add_argument("--speed", type=_positive, default=60.0,
+                       help="simulated minutes per real second (default 60)")
+    clock.add_argument("--manual-clock", action="store_true",
+                       help="the clock moves only on POST /_emulator/advance?minutes=M")
+    p.add_argument("--quiet", "-q", action="store_true", help="no log line per request")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 
