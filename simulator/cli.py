@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,29 @@ from .outputs.folders import OutputError, atomic_write, check_output_dir
 
 class UsageError(Exception):
     """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (temporaries removed,
+    workers stopped); the exit code is 128 + 15, as for a process the signal killed."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Handle SIGTERM by unwinding (main thread only: Python runs handlers there), then put
+    back the caller's handler: main() may run inside a test or a notebook."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _count(text: str, least: int = 0) -> int:
@@ -306,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help (0), or a bad argument: argparse said why (2)
         return int(done.code or 0)
     try:
-        return args.func(args)
+        with _sigterm_unwinds():
+            return args.func(args)
     except (ScenarioError, UsageError, CalibrationError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -314,9 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (Dask scheduler {args.scheduler})" if getattr(args, "scheduler", None) else ""
         print(f"error{where}: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted: nothing written", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,10 +8,14 @@ number of workers or on scheduling.
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -128,7 +132,11 @@ Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications
 def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, workers: int = 1,
             scheduler: str | None = None) -> Iterator[tuple[Any, list[int], Chunk]]:
     """Yield (key, replications, Chunk) as jobs finish: in-process, in one local process pool
-    shared by all jobs, or on a Dask cluster."""
+    shared by all jobs, or on a Dask cluster.
+
+    Close the generator when done with it (`contextlib.closing`): an interrupted caller then
+    stops the pool at once instead of when the generator is garbage collected.
+    """
     args = (keep_events, keep_timeseries)
     if scheduler is not None:
         from distributed import Client
@@ -145,11 +153,47 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
-                   for key, sc, seed, part in jobs}
-        for future in as_completed(futures):
-            yield (*futures[future], future.result())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+        try:
+            futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
+                       for key, sc, seed, part in jobs}
+            for future in as_completed(futures):
+                yield (*futures[future], future.result())
+        except BaseException:  # Ctrl-C, SIGTERM, an error, or the caller stopped reading
+            _stop(pool)
+            raise
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: a worker ends with the process that started it, however that ends.
+
+    Without this, a parent killed by SIGKILL (which runs no cleanup) leaves its workers idle
+    for ever, holding the caller's stdout and stderr open. Linux's PR_SET_PDEATHSIG has the
+    kernel kill the worker the moment its parent dies: no polling thread, no delay, and it
+    works while the worker is busy in C code. (The kernel sends it when the thread that
+    started the pool ends; the pool never outlives the call that made it.) The getppid check
+    covers a parent that died before prctl ran. Elsewhere only the parent's own cleanup
+    (Ctrl-C, SIGTERM) stops the workers. Ctrl-C is the parent's to handle (it cancels the
+    pool), so workers ignore SIGINT, and SIGTERM kills them outright.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End the workers now and drop the chunks not started: leaving the `with` block alone
+    would first run every remaining replication (shutdown waits for them)."""
+    for process in list(pool._processes.values()):  # Python 3.14 has pool.terminate_workers()
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
@@ -166,11 +210,12 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
     scenario = parse_scenario(scenario)
     jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
     collector = Collector(scenario, seed, replications)
-    for _, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
-                                  workers=workers, scheduler=scheduler):
-        collector.add(part, chunk)
-        if progress is not None:
-            progress(len(part))
+    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
+                         workers=workers, scheduler=scheduler)) as results:
+        for _, part, chunk in results:
+            collector.add(part, chunk)
+            if progress is not None:
+                progress(len(part))
     return collector.result()
 
 

@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import tomllib
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -131,13 +132,14 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     parts = chunks(range(replications), max(workers, 1))
     jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
     collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
-    for cell, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=False,
-                                     workers=workers, scheduler=scheduler):
-        collectors[cell].add(part, chunk)
-        if progress is not None:
-            progress(len(part))
-        if len(collectors[cell].chunks) == len(parts):
-            _save_cell(cells_dir / cell.key, collectors.pop(cell).result(), prints[cell])
+    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=False,
+                         workers=workers, scheduler=scheduler)) as results:
+        for cell, part, chunk in results:
+            collectors[cell].add(part, chunk)
+            if progress is not None:
+                progress(len(part))
+            if len(collectors[cell].chunks) == len(parts):
+                _save_cell(cells_dir / cell.key, collectors.pop(cell).result(), prints[cell])
     return sweep_table(out, cells)
 
 

@@ -1,0 +1,114 @@
+"""Signals and worker processes: a stopped run takes its workers with it, at once.
+
+Each test runs the real CLI in a session of its own, waits until its pool workers are busy,
+signals it, and bounds every wait; whatever happens, the session is killed at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+from simulator.engine.runner import default_workers
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = str(ROOT / "scenarios" / "baseline.toml")
+#: long enough to be still running whatever the machine's load: every test stops it early
+LONG = ["-n", "20000", "-w", "2", "-q"]
+COMMANDS = {
+    "run": ["run", SCENARIO],
+    "sweep": ["sweep", SCENARIO, "--grid", "faults.create.OSProvisioningTimedOut=0.01,0.02"],
+}
+
+needs_two_cores = pytest.mark.skipif(default_workers() < 2,
+                                     reason="-w 2 runs in-process on a single core")
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    """`vmss-sim ARGS` from this checkout, in a session of its own (a process group to kill)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "simulator.cli", *args], cwd=cwd, env=env,
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def session() -> Iterator[list[subprocess.Popen]]:
+    """Processes started by a test; their whole session is killed afterwards, pass or fail."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate(timeout=60)
+
+
+def busy_workers(proc: subprocess.Popen, count: int = 2, timeout: float = 120
+                 ) -> list[psutil.Process]:
+    """The run's pool workers, once each has done some work (so each is past its start-up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            workers = psutil.Process(proc.pid).children()
+            if len(workers) >= count and all(w.cpu_times().user > 0.2 for w in workers):
+                return workers
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} busy workers within {timeout} s "
+                         f"(exit {proc.poll()}: {proc.stderr.read().decode()[-500:] if proc.poll() is not None else ''})")
+
+
+def assert_gone(workers: list[psutil.Process], timeout: float = 30) -> None:
+    _, alive = psutil.wait_procs(workers, timeout=timeout)
+    assert not alive, f"workers outlived their parent: {alive}"
+
+
+@needs_two_cores
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_workers_die_with_their_parent(tmp_path, session, command, sig):
+    """A caller reading the run's stdout and stderr sees them close: no worker holds them."""
+    proc = start([*COMMANDS[command], *LONG, "--out", str(tmp_path / "out")], tmp_path)
+    session.append(proc)
+    workers = busy_workers(proc)
+    os.kill(proc.pid, sig)  # the parent alone, as a supervisor or the OOM killer would
+    _, err = proc.communicate(timeout=60)  # returns only once every holder of the pipes is gone
+    assert_gone(workers)
+    assert proc.returncode == (128 + signal.SIGTERM if sig == signal.SIGTERM else -signal.SIGKILL)
+    assert b"Traceback" not in err
+
+
+@needs_two_cores
+@pytest.mark.parametrize("to_group", [True, False], ids=["Ctrl-C (group)", "parent only"])
+def test_ctrl_c_cancels_the_pending_work_and_keeps_the_earlier_output(tmp_path, session,
+                                                                      to_group):
+    out = tmp_path / "out"
+    first = start(["run", SCENARIO, "-n", "2", "-w", "1", "-q", "--out", str(out)], tmp_path)
+    session.append(first)
+    assert first.wait(timeout=120) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = start(["run", SCENARIO, *LONG, "--out", str(out)], tmp_path)
+    session.append(proc)
+    workers = busy_workers(proc)
+    sent = time.monotonic()
+    (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    # before the fix the pool first ran every remaining replication: minutes at this size
+    assert time.monotonic() - sent < 20
+    assert proc.returncode == 130
+    assert err.decode().strip() == "interrupted: nothing written"  # no worker tracebacks
+    assert_gone(workers)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert json.loads(before["manifest.json"])["replications"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporaries left
