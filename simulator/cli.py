@@ -249,7 +249,8 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
                    help=f"default {replications}")
     p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
     p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
-                   help="local worker processes (default: all cores; 1 runs in-process)")
+                   help="local worker processes, at most one per core (default: all cores; "
+                        "1 runs in-process)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -330,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help (0), or a bad argument: argparse said why (2)
         return int(done.code or 0)
+    cores = default_workers()
+    if getattr(args, "workers", 1) > cores and not getattr(args, "scheduler", None):
+        print(f"note: --workers {args.workers} is more than the {cores} cores available; "
+              f"using {cores}", file=sys.stderr)
+        args.workers = cores
     try:
         with _sigterm_unwinds():
             return args.func(args)

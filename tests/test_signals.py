@@ -112,3 +112,26 @@ def test_ctrl_c_cancels_the_pending_work_and_keeps_the_earlier_output(tmp_path, 
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert json.loads(before["manifest.json"])["replications"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporaries left
+
+
+@pytest.mark.parametrize("entry", ["cli", "api"])
+def test_workers_are_capped_at_the_cores_available(tmp_path, capsys, monkeypatch, entry):
+    from simulator import load_scenario, simulate
+    from simulator.cli import main
+    from simulator.engine import runner
+    pools: list[int] = []
+    real = runner.ProcessPoolExecutor
+
+    def spy(max_workers: int, **kwargs):
+        pools.append(max_workers)
+        return real(max_workers=max_workers, **kwargs)
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", spy)
+    cores = default_workers()
+    if entry == "cli":
+        assert main(["run", SCENARIO, "-n", "8", "-w", "1000", "-q",
+                     "--out", str(tmp_path / "out")]) == 0
+        assert (f"--workers 1000 is more than the {cores} cores available; using {cores}"
+                in capsys.readouterr().err)
+    else:
+        simulate(load_scenario(SCENARIO), replications=8, workers=1000)
+    assert pools == ([cores] if cores > 1 else [])

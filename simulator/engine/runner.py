@@ -123,7 +123,15 @@ def chunks(replications: Iterable[int], workers: int, per_worker: int = 4,
 
 
 def default_workers() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cap_workers(workers: int, scheduler: str | None = None) -> int:
+    """At most one local worker per core available: more only add processes, start-up time
+    and memory to share the same cores (`-w 1000` once started 1,000 processes). On a Dask
+    cluster `workers` only sizes the chunks, and is kept."""
+    return max(1, workers if scheduler else min(workers, default_workers()))
 
 
 Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications)
@@ -202,13 +210,15 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
              progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
-    `workers` > 1 runs them in a local process pool; `scheduler` (a Dask scheduler address)
-    runs them on a dask.distributed cluster. The result is the same bit for bit either way.
+    `workers` > 1 runs them in a local process pool (at most one worker per core);
+    `scheduler` (a Dask scheduler address) runs them on a dask.distributed cluster. The
+    result is the same bit for bit either way.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
-    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
+    workers = cap_workers(workers, scheduler)
+    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), workers)]
     collector = Collector(scenario, seed, replications)
     with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
                          workers=workers, scheduler=scheduler)) as results:

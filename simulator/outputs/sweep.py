@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..engine.runner import Collector, chunks, execute
+from ..engine.runner import Collector, cap_workers, chunks, execute
 from ..model.loading import load_scenario
 from ..model.schema import Scenario, ScenarioError
 from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
@@ -129,7 +129,8 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
     if on_skip is not None:
         on_skip((len(cells) - len(pending)) * replications)
-    parts = chunks(range(replications), max(workers, 1))
+    workers = cap_workers(workers, scheduler)
+    parts = chunks(range(replications), workers)
     jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
     collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
     with closing(execute(jobs, keep_events=keep_events, keep_timeseries=False,
