@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Iterator
 
 from .analysis.observed_log import CalibrationError
-from .engine.runner import SimulationResult, default_workers, simulate
+from .engine.runner import (
+    SCHEDULER_TIMEOUT_S,
+    SimulationResult,
+    default_workers,
+    scheduler_address,
+    simulate,
+)
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
 from .model.schema import ScenarioError
@@ -72,6 +78,14 @@ def _positive(text: str) -> float:
     return value
 
 
+def _scheduler(text: str) -> str:
+    """An argparse type: a Dask scheduler address (checked for form only, before any work)."""
+    try:
+        return scheduler_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 @contextmanager
 def _progress(total: int, quiet: bool, desc: str) -> Iterator:
     """A tqdm bar on a terminal, shown only once a run has lasted a second."""
@@ -85,7 +99,8 @@ def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[Simulation
     start = time.perf_counter()
     with _progress(args.replications, args.quiet, desc) as step:
         result = simulate(scenario, replications=args.replications, seed=args.seed,
-                          workers=args.workers, scheduler=args.scheduler, progress=step)
+                          workers=args.workers, scheduler=args.scheduler,
+                          scheduler_timeout=args.scheduler_timeout, progress=step)
     return result, time.perf_counter() - start
 
 
@@ -171,7 +186,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         summary = run_sweep(args.file, grid, overrides=args.overrides,
                             replications=args.replications, seed=args.seed, out=out,
                             workers=args.workers, scheduler=args.scheduler,
-                            keep_events=args.events, progress=step, on_skip=step)
+                            scheduler_timeout=args.scheduler_timeout, keep_events=args.events,
+                            progress=step, on_skip=step)
     wall = time.perf_counter() - start
     cells = grid_cells(grid)
     info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
@@ -257,8 +273,11 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_repetition_args(p, replications=100, seed=0)
     p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
-    p.add_argument("--scheduler", metavar="ADDRESS",
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--scheduler-timeout", type=_positive, default=SCHEDULER_TIMEOUT_S,
+                   metavar="SECONDS", help="how long the scheduler may take to answer "
+                                           f"(default {SCHEDULER_TIMEOUT_S:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as err:  # a folder or file the OS refuses, a scheduler that does not answer
         where = f" (Dask scheduler {args.scheduler})" if getattr(args, "scheduler", None) else ""
-        print(f"error{where}: {err}", file=sys.stderr)
+        hint = "; --scheduler-timeout sets the wait" if where and isinstance(err, TimeoutError) \
+            else ""
+        print(f"error{where}: {err}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         print("interrupted: nothing written", file=sys.stderr)

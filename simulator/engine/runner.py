@@ -8,13 +8,14 @@ number of workers or on scheduling.
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import math
 import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -136,9 +137,51 @@ def cap_workers(workers: int, scheduler: str | None = None) -> int:
 
 Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications)
 
+SCHEDULER_TIMEOUT_S = 10.0  # how long a Dask scheduler may take to answer
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_address(text: str) -> str:
+    """`text` if it reads as a Dask scheduler address, else a ValueError that says what is
+    expected (distributed's own errors name neither the option nor the form)."""
+    scheme, _, location = text.rpartition("://")
+    host, _, port = location.rpartition(":")
+    if (scheme or "tcp") not in SCHEDULER_SCHEMES or not host or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: expected a Dask scheduler address SCHEME://HOST:PORT "
+                         f"(SCHEME one of {', '.join(SCHEDULER_SCHEMES)}; PORT 1-65535), "
+                         "e.g. tcp://127.0.0.1:8786")
+    return text
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """Raise TimeoutError unless a Dask scheduler completes the handshake at `address` within
+    `timeout` seconds.
+
+    distributed bounds the TCP connect but not the handshake after it, so Client() waits for
+    ever on a server that accepts and never answers (an HTTP server, say). The probe runs its
+    own event loop in a thread of its own, as the caller may be inside one (Jupyter).
+    """
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+
+    scheduler_address(address)
+    with ThreadPoolExecutor(1) as thread:
+        try:
+            thread.submit(asyncio.run, handshake()).result()
+        except Exception:  # refused, timed out, or not the Dask protocol: all the same here
+            raise TimeoutError(f"no Dask scheduler answered at {address} within {timeout:g} s "
+                               "(nothing listens there, or a server that is not one)") from None
+
 
 def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, workers: int = 1,
-            scheduler: str | None = None) -> Iterator[tuple[Any, list[int], Chunk]]:
+            scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S
+            ) -> Iterator[tuple[Any, list[int], Chunk]]:
     """Yield (key, replications, Chunk) as jobs finish: in-process, in one local process pool
     shared by all jobs, or on a Dask cluster.
 
@@ -149,7 +192,8 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
     if scheduler is not None:
         from distributed import Client
         from distributed import as_completed as dask_completed
-        with Client(scheduler) as client:
+        check_scheduler(scheduler, scheduler_timeout)
+        with Client(scheduler, timeout=scheduler_timeout) as client:
             futures = {client.submit(run_chunk, sc, seed, part, *args, pure=False): (key, part)
                        for key, sc, seed, part in jobs}
             for future in dask_completed(futures):
@@ -206,13 +250,14 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
              keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
-             scheduler: str | None = None,
+             scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
              progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
     `workers` > 1 runs them in a local process pool (at most one worker per core);
-    `scheduler` (a Dask scheduler address) runs them on a dask.distributed cluster. The
-    result is the same bit for bit either way.
+    `scheduler` (a Dask scheduler address) runs them on a dask.distributed cluster, which
+    must answer within `scheduler_timeout` seconds. The result is the same bit for bit
+    either way.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
@@ -221,7 +266,8 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
     jobs = [(None, scenario, seed, part) for part in chunks(range(replications), workers)]
     collector = Collector(scenario, seed, replications)
     with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
-                         workers=workers, scheduler=scheduler)) as results:
+                         workers=workers, scheduler=scheduler,
+                         scheduler_timeout=scheduler_timeout)) as results:
         for _, part, chunk in results:
             collector.add(part, chunk)
             if progress is not None:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..engine.runner import Collector, cap_workers, chunks, execute
+from ..engine.runner import SCHEDULER_TIMEOUT_S, Collector, cap_workers, chunks, execute
 from ..model.loading import load_scenario
 from ..model.schema import Scenario, ScenarioError
 from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
@@ -113,7 +113,8 @@ def fingerprint(cell: Cell, scenario: Scenario, seed: int, replications: int,
 
 def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = None,
               replications: int = 100, seed: int = 0, out: Path, workers: int = 1,
-              scheduler: str | None = None, keep_events: bool = False,
+              scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+              keep_events: bool = False,
               progress: Callable[[int], None] | None = None,
               on_skip: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep; return one summary row per replication of every cell.
@@ -133,8 +134,8 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     parts = chunks(range(replications), workers)
     jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
     collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
-    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=False,
-                         workers=workers, scheduler=scheduler)) as results:
+    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=False, workers=workers,
+                         scheduler=scheduler, scheduler_timeout=scheduler_timeout)) as results:
         for cell, part, chunk in results:
             collectors[cell].add(part, chunk)
             if progress is not None:
