@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -135,3 +136,40 @@ def test_workers_are_capped_at_the_cores_available(tmp_path, capsys, monkeypatch
     else:
         simulate(load_scenario(SCENARIO), replications=8, workers=1000)
     assert pools == ([cores] if cores > 1 else [])
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait(timeout=60)
+    return proc.pid
+
+
+@pytest.mark.parametrize("leftover", ["tmp", "old"])
+def test_the_next_run_removes_what_a_killed_one_left_and_nothing_else(tmp_path, leftover):
+    """Only vmss-sim's own names, of a process that is gone, for the same output, on this host."""
+    from simulator.cli import main
+    from simulator.outputs.folders import own_temporary
+    host, dead = socket.gethostname(), _dead_pid()
+    stale = tmp_path / f".out.vmss-sim-{leftover}-{host}-{dead}-0123abcd"
+    (stale / "part").mkdir(parents=True)
+    (stale / "part" / "events.parquet").write_bytes(b"half")
+    kept = [own_temporary(tmp_path / "out", "tmp"),  # a live process: this one
+            tmp_path / ".out.tmp-abcd1234",  # not vmss-sim's name
+            tmp_path / f".out.vmss-sim-tmp-not-{host}-{dead}-0123abcd",  # another host's
+            tmp_path / f".other.vmss-sim-tmp-{host}-{dead}-0123abcd",  # another output's
+            tmp_path / f".out.vmss-sim-tmp-{host}-{dead}-0123abcd.keep",  # a longer name
+            tmp_path / f"out.vmss-sim-tmp-{host}-{dead}-0123abcd"]  # not hidden
+    for path in kept:
+        path.mkdir()
+    assert main(["run", SCENARIO, "-n", "2", "-w", "1", "-q",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out"] + [p.name for p in kept])
+
+
+def test_a_file_written_in_place_leaves_no_stale_temporary(tmp_path):
+    from simulator.outputs.folders import atomic_write
+    host, dead = socket.gethostname(), _dead_pid()
+    (tmp_path / f".sweep.md.vmss-sim-tmp-{host}-{dead}-0123abcd").write_text("half")
+    atomic_write(tmp_path / "sweep.md", "# whole\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.md"]
