@@ -66,8 +66,8 @@ def busy_workers(proc: subprocess.Popen, count: int = 2, timeout: float = 120
         except psutil.NoSuchProcess:
             pass
         time.sleep(0.05)
-    raise AssertionError(f"no {count} busy workers within {timeout} s "
-                         f"(exit {proc.poll()}: {proc.stderr.read().decode()[-500:] if proc.poll() is not None else ''})")
+    said = proc.stderr.read().decode()[-500:] if proc.poll() is not None else ""
+    raise AssertionError(f"no {count} busy workers within {timeout} s (exit {proc.poll()}: {said})")
 
 
 def assert_gone(workers: list[psutil.Process], timeout: float = 30) -> None:
@@ -119,14 +119,14 @@ def test_ctrl_c_cancels_the_pending_work_and_keeps_the_earlier_output(tmp_path, 
 def test_workers_are_capped_at_the_cores_available(tmp_path, capsys, monkeypatch, entry):
     from simulator import load_scenario, simulate
     from simulator.cli import main
-    from simulator.engine import runner
+    from simulator.engine import pool
     pools: list[int] = []
-    real = runner.ProcessPoolExecutor
+    real = pool.ProcessPoolExecutor
 
     def spy(max_workers: int, **kwargs):
         pools.append(max_workers)
         return real(max_workers=max_workers, **kwargs)
-    monkeypatch.setattr(runner, "ProcessPoolExecutor", spy)
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", spy)
     cores = default_workers()
     if entry == "cli":
         assert main(["run", SCENARIO, "-n", "8", "-w", "1000", "-q",

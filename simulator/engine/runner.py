@@ -9,13 +9,9 @@ number of workers or on scheduling.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import math
-import multiprocessing
 import os
-import signal
-import sys
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -28,6 +24,7 @@ from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 from .discrete_event import run_replication
 from .metrics import Bands
+from .pool import check_cancelled, local_pool
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
 
 
@@ -70,6 +67,7 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     names = new_bands(scenario).names
     rows, member_rows, events, samples, grids = [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
+        check_cancelled()
         ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
         rows.append(row)
         member_rows.extend(per_set)
@@ -203,49 +201,11 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
         for key, sc, seed, part in jobs:
             yield key, part, run_chunk(sc, seed, part, *args)
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        try:
-            futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
-                       for key, sc, seed, part in jobs}
-            for future in as_completed(futures):
-                yield (*futures[future], future.result())
-        except BaseException:  # Ctrl-C, SIGTERM, an error, or the caller stopped reading
-            _stop(pool)
-            raise
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent(parent: int) -> None:
-    """Pool initializer: a worker ends with the process that started it, however that ends.
-
-    Without this, a parent killed by SIGKILL (which runs no cleanup) leaves its workers idle
-    for ever, holding the caller's stdout and stderr open. Linux's PR_SET_PDEATHSIG has the
-    kernel kill the worker the moment its parent dies: no polling thread, no delay, and it
-    works while the worker is busy in C code. (The kernel sends it when the thread that
-    started the pool ends; the pool never outlives the call that made it.) The getppid check
-    covers a parent that died before prctl ran. Elsewhere only the parent's own cleanup
-    (Ctrl-C, SIGTERM) stops the workers. Ctrl-C is the parent's to handle (it cancels the
-    pool), so workers ignore SIGINT, and SIGTERM kills them outright.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """End the workers now and drop the chunks not started: leaving the `with` block alone
-    would first run every remaining replication (shutdown waits for them)."""
-    for process in list(pool._processes.values()):  # Python 3.14 has pool.terminate_workers()
-        process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+    with local_pool(workers) as pool:
+        futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
+                   for key, sc, seed, part in jobs}
+        for future in as_completed(futures):
+            yield (*futures[future], future.result())
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
