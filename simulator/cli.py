@@ -172,6 +172,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .outputs.sweep import (
         cell_count,
         grid_cells,
+        hold_sweep_folder,
         resolve_grid,
         run_sweep,
         sweep_table,
@@ -181,21 +182,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file, args.overrides)
     out = _out(args, Path("results") / f"{scenario.name}-sweep")
     start = time.perf_counter()
-    with _progress(cell_count(grid) * args.replications, args.quiet,
-                   f"{cell_count(grid)} cells") as step:
-        summary = run_sweep(args.file, grid, overrides=args.overrides,
-                            replications=args.replications, seed=args.seed, out=out,
-                            workers=args.workers, scheduler=args.scheduler,
-                            scheduler_timeout=args.scheduler_timeout, keep_events=args.events,
-                            progress=step, on_skip=step)
-    wall = time.perf_counter() - start
-    cells = grid_cells(grid)
-    info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
-            "replications": args.replications, "grid": grid, "overrides": args.overrides,
-            "wall_time_s": round(wall, 3), "cells": [dict(c.values, cell=c.key) for c in cells]}
-    scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
-    write_sweep_outputs(summary, grid, out, info, scale_sets)
-    atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
+    with hold_sweep_folder(out):  # the outputs too, not only the cells, are this sweep's
+        with _progress(cell_count(grid) * args.replications, args.quiet,
+                       f"{cell_count(grid)} cells") as step:
+            summary = run_sweep(args.file, grid, overrides=args.overrides,
+                                replications=args.replications, seed=args.seed, out=out,
+                                workers=args.workers, scheduler=args.scheduler,
+                                scheduler_timeout=args.scheduler_timeout,
+                                keep_events=args.events, progress=step, on_skip=step)
+        wall = time.perf_counter() - start
+        cells = grid_cells(grid)
+        info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
+                "replications": args.replications, "grid": grid, "overrides": args.overrides,
+                "wall_time_s": round(wall, 3),
+                "cells": [dict(c.values, cell=c.key) for c in cells]}
+        scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
+        write_sweep_outputs(summary, grid, out, info, scale_sets)
+        atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
     print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
           f"{args.replications} replications in {wall:.1f} s")
     return 0

@@ -56,7 +56,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     Only a new or empty folder, or an earlier output of vmss-sim, is ever replaced."""
     target = check_output_dir(Path(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(target)
+    remove_stale_temporaries(target.parent, target.name)
     tmp = own_temporary(target, "tmp")
     tmp.mkdir()
     try:
@@ -84,15 +84,15 @@ def own_temporary(target: Path, kind: str) -> Path:
                             f"{secrets.token_hex(4)}")
 
 
-def remove_stale_temporaries(target: Path) -> None:
-    """Remove what a vmss-sim process on this host, since killed (SIGKILL, a crash), left
-    next to `target`: names made by own_temporary whose process no longer runs. Nothing
-    else is touched, nor a temporary of a process that is still running."""
-    own = re.compile(rf"\.{re.escape(target.name)}\.vmss-sim-(?:tmp|old)-{re.escape(_HOST)}"
-                     r"-(\d+)-[0-9a-f]{8}")
-    if not target.parent.is_dir():
+def remove_stale_temporaries(folder: Path, name: str | None = None) -> None:
+    """Remove what a vmss-sim process on this host, since killed (SIGKILL, a crash), left in
+    `folder` for `name` (or for any name): names made by own_temporary whose process no
+    longer runs. Nothing else is touched, nor a temporary of a process still running."""
+    target = re.escape(name) if name is not None else ".+"
+    own = re.compile(rf"\.{target}\.vmss-sim-(?:tmp|old)-{re.escape(_HOST)}-(\d+)-[0-9a-f]{{8}}")
+    if not folder.is_dir():
         return
-    for entry in target.parent.iterdir():
+    for entry in folder.iterdir():
         match = own.fullmatch(entry.name)
         if match and not _running(int(match[1])):
             if entry.is_dir() and not entry.is_symlink():
@@ -179,7 +179,7 @@ def atomic_write(path: Path, content: str | Callable[[Path], Any]) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; expected a file name")
-    remove_stale_temporaries(path)
+    remove_stale_temporaries(path.parent, path.name)
     tmp = own_temporary(path, "tmp")
     try:
         if callable(content):
