@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from .analysis.observed_log import CalibrationError
-from .engine.runner import SimulationResult, default_workers, simulate
+from .engine.runner import (
+    SCHEDULER_TIMEOUT_S,
+    SimulationResult,
+    default_workers,
+    scheduler_address,
+    simulate,
+)
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
 from .model.schema import ScenarioError
@@ -23,6 +31,29 @@ from .outputs.folders import OutputError, atomic_write, check_output_dir
 
 class UsageError(Exception):
     """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (temporaries removed,
+    workers stopped); the exit code is 128 + 15, as for a process the signal killed."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Handle SIGTERM by unwinding (main thread only: Python runs handlers there), then put
+    back the caller's handler: main() may run inside a test or a notebook."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _count(text: str, least: int = 0) -> int:
@@ -54,6 +85,14 @@ def _positive(text: str) -> float:
     return value
 
 
+def _scheduler(text: str) -> str:
+    """An argparse type: a Dask scheduler address (checked for form only, before any work)."""
+    try:
+        return scheduler_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 @contextmanager
 def _progress(total: int, quiet: bool, desc: str) -> Iterator:
     """A tqdm bar on a terminal, shown only once a run has lasted a second."""
@@ -67,7 +106,8 @@ def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[Simulation
     start = time.perf_counter()
     with _progress(args.replications, args.quiet, desc) as step:
         result = simulate(scenario, replications=args.replications, seed=args.seed,
-                          workers=args.workers, scheduler=args.scheduler, progress=step)
+                          workers=args.workers, scheduler=args.scheduler,
+                          scheduler_timeout=args.scheduler_timeout, progress=step)
     return result, time.perf_counter() - start
 
 
@@ -139,6 +179,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .outputs.sweep import (
         cell_count,
         grid_cells,
+        hold_sweep_folder,
         resolve_grid,
         run_sweep,
         sweep_table,
@@ -148,20 +189,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file, args.overrides)
     out = _out(args, Path("results") / f"{scenario.name}-sweep")
     start = time.perf_counter()
-    with _progress(cell_count(grid) * args.replications, args.quiet,
-                   f"{cell_count(grid)} cells") as step:
-        summary = run_sweep(args.file, grid, overrides=args.overrides,
-                            replications=args.replications, seed=args.seed, out=out,
-                            workers=args.workers, scheduler=args.scheduler,
-                            keep_events=args.events, progress=step, on_skip=step)
-    wall = time.perf_counter() - start
-    cells = grid_cells(grid)
-    info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
-            "replications": args.replications, "grid": grid, "overrides": args.overrides,
-            "wall_time_s": round(wall, 3), "cells": [dict(c.values, cell=c.key) for c in cells]}
-    scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
-    write_sweep_outputs(summary, grid, out, info, scale_sets)
-    atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
+    with hold_sweep_folder(out):  # the outputs too, not only the cells, are this sweep's
+        with _progress(cell_count(grid) * args.replications, args.quiet,
+                       f"{cell_count(grid)} cells") as step:
+            summary = run_sweep(args.file, grid, overrides=args.overrides,
+                                replications=args.replications, seed=args.seed, out=out,
+                                workers=args.workers, scheduler=args.scheduler,
+                                scheduler_timeout=args.scheduler_timeout,
+                                keep_events=args.events, progress=step, on_skip=step)
+        wall = time.perf_counter() - start
+        cells = grid_cells(grid)
+        info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
+                "replications": args.replications, "grid": grid, "overrides": args.overrides,
+                "wall_time_s": round(wall, 3),
+                "cells": [dict(c.values, cell=c.key) for c in cells]}
+        scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
+        write_sweep_outputs(summary, grid, out, info, scale_sets)
+        atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
     print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
           f"{args.replications} replications in {wall:.1f} s")
     return 0
@@ -247,15 +291,19 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
                    help=f"default {replications}")
     p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
     p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
-                   help="local worker processes (default: all cores; 1 runs in-process)")
+                   help="local worker processes, at most one per core (default: all cores; "
+                        "1 runs in-process)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_repetition_args(p, replications=100, seed=0)
     p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
-    p.add_argument("--scheduler", metavar="ADDRESS",
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--scheduler-timeout", type=_positive, default=SCHEDULER_TIMEOUT_S,
+                   metavar="SECONDS", help="how long the scheduler may take to answer "
+                                           f"(default {SCHEDULER_TIMEOUT_S:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -346,18 +394,26 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help (0), or a bad argument: argparse said why (2)
         return int(done.code or 0)
+    cores = default_workers()
+    if getattr(args, "workers", 1) > cores and not getattr(args, "scheduler", None):
+        print(f"note: --workers {args.workers} is more than the {cores} cores available; "
+              f"using {cores}", file=sys.stderr)
+        args.workers = cores
     try:
-        return args.func(args)
+        with _sigterm_unwinds():
+            return args.func(args)
     except (ScenarioError, UsageError, CalibrationError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a folder or file the OS refuses, a scheduler that does not answer
         where = f" (Dask scheduler {args.scheduler})" if getattr(args, "scheduler", None) else ""
-        print(f"error{where}: {err}", file=sys.stderr)
+        hint = "; --scheduler-timeout sets the wait" if where and isinstance(err, TimeoutError) \
+            else ""
+        print(f"error{where}: {err}{hint}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted: nothing written", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -143,3 +143,80 @@ def test_fleet_sweep_reports_per_scale_set_and_fleet_wide(tmp_path, capsys):
     assert (sums == fleet["failed_vms"].to_numpy()).all()
     text = (out / "sweep.md").read_text()
     assert "## Per scale set" in text and text.count("| batch |") == 2
+
+
+def _sweep_args(out: Path, grid: list[str], n: int = 3) -> list[str]:
+    return ["sweep", SCENARIO, *sum((["--set", s] for s in SMALL), []),
+            *sum((["--grid", g] for g in grid), []), "-n", str(n), "--seed", "1", "-q",
+            "--workers", "1", "--out", str(out)]
+
+
+def test_a_sweep_folder_held_by_another_sweep_is_refused_at_once(tmp_path, capsys):
+    import fcntl
+    out = tmp_path / "sw"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running sweep holds it
+        assert main(_sweep_args(out, GRID[:1])) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert "another vmss-sim sweep is writing to this folder" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+    assert main(_sweep_args(out, GRID[:1])) == 0  # released with its holder
+
+
+def test_concurrent_sweeps_into_one_folder_never_mix(tmp_path):
+    """Each either finishes or exits 2 saying the folder is held; the result is whole."""
+    out = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "simulator.cli", *_sweep_args(out, GRID, n=4)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    try:
+        results = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert all(code == 0 or (code == 2 and "another vmss-sim sweep is writing" in err)
+               for code, err in results), results
+    assert any(code == 0 for code, _ in results)
+    straight = tmp_path / "straight"
+    assert main(_sweep_args(straight, GRID, n=4)) == 0
+    assert_frame_equal(pd.read_parquet(out / "summary.parquet"),
+                       pd.read_parquet(straight / "summary.parquet"))
+    assert sorted(p.name for p in out.rglob("*")) == sorted(p.name for p in straight.rglob("*"))
+
+
+def test_a_new_grid_replaces_the_old_one_and_reuses_shared_cells(tmp_path, capsys):
+    out = tmp_path / "sw"
+    rate, policy = GRID[0].split("=")[0], GRID[1].split("=")[0]
+    assert main(_sweep_args(out, [GRID[1]])) == 0
+    assert main(_sweep_args(out, [f"{rate}=0.02,0.1"])) == 0  # another key
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert rate in summary and policy not in summary
+    assert [p.name for p in out.glob("sweep-*.png")] == [f"sweep-{rate.replace('.', '-')}.png"]
+    assert len(list((out / "cells").iterdir())) == 2
+    skipped: list[int] = []
+    run_sweep(SCENARIO, parse_grid([f"{rate}=0.02,0.1,0.2"]), overrides=SMALL, replications=3,
+              seed=1, out=out, on_skip=skipped.append)  # one more value: two cells reused
+    assert skipped == [2 * 3] and len(list((out / "cells").iterdir())) == 3
+
+
+@pytest.mark.parametrize("kind", ["run", "compare", "unreadable manifest"])
+def test_a_sweep_into_another_kind_of_folder_is_refused(tmp_path, capsys, kind):
+    out = tmp_path / "other"
+    if kind == "unreadable manifest":
+        out.mkdir()
+        (out / "manifest.json").write_text("[1, 2]")
+    else:
+        assert main([kind, SCENARIO, *sum((["--set", s] for s in SMALL), []), "-n", "2", "-q",
+                     "--workers", "1", "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(_sweep_args(out, GRID[:1])) == 2
+    err = capsys.readouterr().err
+    assert "a sweep writes only into a new or empty folder or an earlier sweep's" in err
+    assert ("vmss-sim did not write" if kind == "unreadable manifest" else f"`vmss-sim {kind}`") \
+        in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

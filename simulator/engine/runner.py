@@ -8,10 +8,11 @@ number of workers or on scheduling.
 """
 from __future__ import annotations
 
+import asyncio
 import math
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -23,6 +24,7 @@ from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 from .discrete_event import run_replication
 from .metrics import Bands
+from .pool import check_cancelled, local_pool
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
 
 
@@ -65,6 +67,7 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     names = new_bands(scenario).names
     rows, member_rows, events, samples, grids = [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
+        check_cancelled()
         ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
         rows.append(row)
         member_rows.extend(per_set)
@@ -119,21 +122,76 @@ def chunks(replications: Iterable[int], workers: int, per_worker: int = 4,
 
 
 def default_workers() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cap_workers(workers: int, scheduler: str | None = None) -> int:
+    """At most one local worker per core available: more only add processes, start-up time
+    and memory to share the same cores (`-w 1000` once started 1,000 processes). On a Dask
+    cluster `workers` only sizes the chunks, and is kept."""
+    return max(1, workers if scheduler else min(workers, default_workers()))
 
 
 Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications)
 
+SCHEDULER_TIMEOUT_S = 10.0  # how long a Dask scheduler may take to answer
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_address(text: str) -> str:
+    """`text` if it reads as a Dask scheduler address, else a ValueError that says what is
+    expected (distributed's own errors name neither the option nor the form)."""
+    scheme, _, location = text.rpartition("://")
+    host, _, port = location.rpartition(":")
+    if (scheme or "tcp") not in SCHEDULER_SCHEMES or not host or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: expected a Dask scheduler address SCHEME://HOST:PORT "
+                         f"(SCHEME one of {', '.join(SCHEDULER_SCHEMES)}; PORT 1-65535), "
+                         "e.g. tcp://127.0.0.1:8786")
+    return text
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """Raise TimeoutError unless a Dask scheduler completes the handshake at `address` within
+    `timeout` seconds.
+
+    distributed bounds the TCP connect but not the handshake after it, so Client() waits for
+    ever on a server that accepts and never answers (an HTTP server, say). The probe runs its
+    own event loop in a thread of its own, as the caller may be inside one (Jupyter).
+    """
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+
+    scheduler_address(address)
+    with ThreadPoolExecutor(1) as thread:
+        try:
+            thread.submit(asyncio.run, handshake()).result()
+        except Exception:  # refused, timed out, or not the Dask protocol: all the same here
+            raise TimeoutError(f"no Dask scheduler answered at {address} within {timeout:g} s "
+                               "(nothing listens there, or a server that is not one)") from None
+
 
 def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, workers: int = 1,
-            scheduler: str | None = None) -> Iterator[tuple[Any, list[int], Chunk]]:
+            scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S
+            ) -> Iterator[tuple[Any, list[int], Chunk]]:
     """Yield (key, replications, Chunk) as jobs finish: in-process, in one local process pool
-    shared by all jobs, or on a Dask cluster."""
+    shared by all jobs, or on a Dask cluster.
+
+    Close the generator when done with it (`contextlib.closing`): an interrupted caller then
+    stops the pool at once instead of when the generator is garbage collected.
+    """
     args = (keep_events, keep_timeseries)
     if scheduler is not None:
         from distributed import Client
         from distributed import as_completed as dask_completed
-        with Client(scheduler) as client:
+        check_scheduler(scheduler, scheduler_timeout)
+        with Client(scheduler, timeout=scheduler_timeout) as client:
             futures = {client.submit(run_chunk, sc, seed, part, *args, pure=False): (key, part)
                        for key, sc, seed, part in jobs}
             for future in dask_completed(futures):
@@ -143,9 +201,7 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
         for key, sc, seed, part in jobs:
             yield key, part, run_chunk(sc, seed, part, *args)
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with local_pool(workers) as pool:
         futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
                    for key, sc, seed, part in jobs}
         for future in as_completed(futures):
@@ -154,23 +210,28 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
              keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
-             scheduler: str | None = None,
+             scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
              progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
-    `workers` > 1 runs them in a local process pool; `scheduler` (a Dask scheduler address)
-    runs them on a dask.distributed cluster. The result is the same bit for bit either way.
+    `workers` > 1 runs them in a local process pool (at most one worker per core);
+    `scheduler` (a Dask scheduler address) runs them on a dask.distributed cluster, which
+    must answer within `scheduler_timeout` seconds. The result is the same bit for bit
+    either way.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
-    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
+    workers = cap_workers(workers, scheduler)
+    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), workers)]
     collector = Collector(scenario, seed, replications)
-    for _, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
-                                  workers=workers, scheduler=scheduler):
-        collector.add(part, chunk)
-        if progress is not None:
-            progress(len(part))
+    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
+                         workers=workers, scheduler=scheduler,
+                         scheduler_timeout=scheduler_timeout)) as results:
+        for _, part, chunk in results:
+            collector.add(part, chunk)
+            if progress is not None:
+                progress(len(part))
     return collector.result()
 
 

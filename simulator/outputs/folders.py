@@ -2,7 +2,8 @@
 
 A run folder holds events.parquet, summary.csv, timeseries.parquet, manifest.json, report.md
 and the plots. It is assembled in a hidden sibling folder and renamed into place only when
-complete, so an error or Ctrl-C leaves either the previous folder or nothing.
+complete, so an error or Ctrl-C leaves either the previous folder or nothing. A kill leaves
+the hidden folder too, named so that the next write to the same place removes it.
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import contextlib
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
-import tempfile
+import socket
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -53,11 +56,13 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     Only a new or empty folder, or an earlier output of vmss-sim, is ever replaced."""
     target = check_output_dir(Path(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_temporaries(target.parent, target.name)
+    tmp = own_temporary(target, "tmp")
+    tmp.mkdir()
     try:
         yield tmp
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = own_temporary(target, "old")
             target.rename(old)
             tmp.rename(target)
             shutil.rmtree(old)
@@ -66,6 +71,44 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_HOST = socket.gethostname()
+
+
+def own_temporary(target: Path, kind: str) -> Path:
+    """A hidden name next to `target` for vmss-sim's temporary ("tmp") or replaced ("old")
+    copy of it. It names the target, the host and the process, so that a later run can tell
+    one that a killed process left (stale) from one being written, and from anything else."""
+    return target.with_name(f".{target.name}.vmss-sim-{kind}-{_HOST}-{os.getpid()}-"
+                            f"{secrets.token_hex(4)}")
+
+
+def remove_stale_temporaries(folder: Path, name: str | None = None) -> None:
+    """Remove what a vmss-sim process on this host, since killed (SIGKILL, a crash), left in
+    `folder` for `name` (or for any name): names made by own_temporary whose process no
+    longer runs. Nothing else is touched, nor a temporary of a process still running."""
+    target = re.escape(name) if name is not None else ".+"
+    own = re.compile(rf"\.{target}\.vmss-sim-(?:tmp|old)-{re.escape(_HOST)}-(\d+)-[0-9a-f]{{8}}")
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        match = own.fullmatch(entry.name)
+        if match and not _running(int(match[1])):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def scenario_record(scenario: Scenario) -> dict[str, Any]:
@@ -136,7 +179,8 @@ def atomic_write(path: Path, content: str | Callable[[Path], Any]) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; expected a file name")
-    tmp = path.with_name(f".{path.name}.tmp")
+    remove_stale_temporaries(path.parent, path.name)
+    tmp = own_temporary(path, "tmp")
     try:
         if callable(content):
             content(tmp)

@@ -9,21 +9,34 @@ scenario) matches, so a killed sweep resumes where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
 import math
+import os
+import shutil
 import tomllib
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from ..engine.runner import Collector, chunks, execute
+from ..engine.runner import SCHEDULER_TIMEOUT_S, Collector, cap_workers, chunks, execute
 from ..model.loading import load_scenario
 from ..model.schema import Scenario, ScenarioError
-from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
+from .folders import (
+    OutputError,
+    atomic_dir,
+    atomic_write,
+    check_output_dir,
+    read_manifest,
+    remove_stale_temporaries,
+    scenario_record,
+)
 
 Grid = dict[str, list[Any]]
 
@@ -112,7 +125,8 @@ def fingerprint(cell: Cell, scenario: Scenario, seed: int, replications: int,
 
 def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = None,
               replications: int = 100, seed: int = 0, out: Path, workers: int = 1,
-              scheduler: str | None = None, keep_events: bool = False,
+              scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+              keep_events: bool = False,
               progress: Callable[[int], None] | None = None,
               on_skip: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep; return one summary row per replication of every cell.
@@ -124,21 +138,92 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     scenarios = {cell: cell.scenario(file, overrides) for cell in cells}
     prints = {cell: fingerprint(cell, scenarios[cell], seed, replications, keep_events)
               for cell in cells}
-    cells_dir = check_output_dir(Path(out)) / "cells"  # made by the first saved cell
-    pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
-    if on_skip is not None:
-        on_skip((len(cells) - len(pending)) * replications)
-    parts = chunks(range(replications), max(workers, 1))
-    jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
-    collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
-    for cell, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=False,
-                                     workers=workers, scheduler=scheduler):
-        collectors[cell].add(part, chunk)
-        if progress is not None:
-            progress(len(part))
-        if len(collectors[cell].chunks) == len(parts):
-            _save_cell(cells_dir / cell.key, collectors.pop(cell).result(), prints[cell])
-    return sweep_table(out, cells)
+    with hold_sweep_folder(out) as out:
+        _claim(out, cells)
+        cells_dir = out / "cells"  # made by the first saved cell
+        pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
+        if on_skip is not None:
+            on_skip((len(cells) - len(pending)) * replications)
+        workers = cap_workers(workers, scheduler)
+        parts = chunks(range(replications), workers)
+        jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
+        collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
+        with closing(execute(jobs, keep_events=keep_events, keep_timeseries=False,
+                             workers=workers, scheduler=scheduler,
+                             scheduler_timeout=scheduler_timeout)) as results:
+            for cell, part, chunk in results:
+                collectors[cell].add(part, chunk)
+                if progress is not None:
+                    progress(len(part))
+                if len(collectors[cell].chunks) == len(parts):
+                    _save_cell(cells_dir / cell.key, collectors.pop(cell).result(), prints[cell])
+        return sweep_table(out, cells)
+
+
+_HELD: set[Path] = set()  # sweep folders this process holds: the CLI's hold covers run_sweep's
+
+
+@contextlib.contextmanager
+def hold_sweep_folder(out: Path) -> Iterator[Path]:
+    """Hold `out` for this sweep alone, or raise OutputError at once if another sweep does.
+
+    Two sweeps writing one folder would replace each other's cells mid-write. The lock is
+    flock on the folder itself: no lock file to leave behind, and the kernel releases it
+    when the process ends, however it ends. A folder made here and left empty is removed.
+    """
+    out = check_output_dir(Path(out))
+    if out.resolve() in _HELD:
+        yield out
+        return
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{out}: another vmss-sim sweep is writing to this folder; wait "
+                              "for it to end, or choose another --out") from None
+        _HELD.add(out.resolve())
+        try:
+            yield out
+        finally:
+            _HELD.discard(out.resolve())
+            if made:  # while still held, so as never to remove a folder another sweep holds
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # only if nothing was written
+    finally:
+        os.close(fd)
+
+
+#: what a sweep writes next to cells/, all made from the cells at the end of a sweep
+SWEEP_OUTPUTS = ("manifest.json", "summary.parquet", "scale_sets.parquet", "sweep.md",
+                 "sweep-*.png")
+
+
+def _claim(out: Path, cells: list[Cell]) -> None:
+    """Make `out` hold this grid's results only, before any cell runs.
+
+    A folder that another command wrote (a run, a comparison) is refused. Of an earlier
+    sweep, the cells outside this grid go, and so do the summary, report and plots (remade
+    at the end); saved cells of this grid stay, to be resumed or reused.
+    """
+    info = read_manifest(out) if (out / "manifest.json").exists() else {"command": "sweep"}
+    command = info.get("command") if isinstance(info, dict) else None
+    if command != "sweep":
+        what = (f"the output of `vmss-sim {command}`" if isinstance(command, str)
+                else "a manifest.json that vmss-sim did not write")
+        raise OutputError(f"{out}: holds {what}; a sweep writes only into a new or empty folder "
+                          "or an earlier sweep's: choose another --out, or delete it")
+    for pattern in SWEEP_OUTPUTS:
+        for path in out.glob(pattern):
+            path.unlink()
+    keys = {cell.key for cell in cells}
+    cells_dir = out / "cells"
+    for folder in cells_dir.iterdir() if cells_dir.is_dir() else ():
+        if folder.name not in keys and (folder / "cell.json").is_file():
+            shutil.rmtree(folder)
+    remove_stale_temporaries(cells_dir)
 
 
 def sweep_table(out: Path, cells: list[Cell], table: str = "summary") -> pd.DataFrame:
