@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from simulator import ScenarioError, parse_scenario, simulate
 from simulator.cli import main
+from simulator.model import policy as P
 
 BAD = Path(__file__).parent / "data" / "bad"
 
@@ -186,3 +190,174 @@ def test_sweep_grid_of_distribution_tables(tmp_path, capsys):
     summary = run_sweep("scenarios/baseline.toml", grid, overrides=["timeline.0.count=5"],
                         replications=2, seed=0, out=tmp_path / "sw")
     assert sorted(summary["timing.create_duration"].unique()) == ['5', '{"kind": "fixed", "value": 3}']
+
+
+# ================================================================================================
+# Issue 14: a battery of hostile inputs, one parametrised test per class of finding. Every
+# command exits 0, or 2 with one message and no traceback, and touches nothing but its output.
+# ================================================================================================
+TINY = """horizon_min = 60
+[scale_set.resiliencyPolicy]
+resilientVMCreationPolicy = {enabled = true}
+resilientVMDeletionPolicy = {enabled = true}
+[[timeline]]
+at_min = 0
+action = "create"
+count = 3
+"""
+
+
+def snapshot(root: Path, skip: Path | None = None) -> dict[str, bytes | None]:
+    """Every path under `root` but `skip` (the output), with each file's content."""
+    return {str(p.relative_to(root)): (None if p.is_dir() or p.is_symlink() else p.read_bytes())
+            for p in sorted(root.rglob("*"))
+            if skip is None or not (p == skip or skip in p.parents)}
+
+
+def clean_error(capsys) -> str:
+    """The command's stderr: one error message, no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith(("error", "usage", "warning")), err
+    return err
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bad-input") / "run"
+    assert main(["run", "scenarios/baseline.toml", "-n", "2", "-w", "1", "-q",
+                 "--set", "timeline.0.count=10", "--out", str(out)]) == 0
+    return out
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+# --- scenario values: strict scalars, finite parameters, bounded work -----------------------------
+REJECTED = [  # (class, overrides, field path named, words of the expectation)
+    ("string-for-number", ['timeline.0.at_min="5"'], "timeline.0.at_min", "valid number"),
+    ("string-for-count", ['timeline.0.count="3"'], "timeline.0.count", "valid integer"),
+    ("string-for-rate", ['faults.create.AllocationFailed="0.1"'],
+     "faults.create.AllocationFailed", "valid number"),
+    ("boolean-for-count", ["timeline.0.count=true"], "timeline.0.count", "valid integer"),
+    ("boolean-for-rate", ["faults.create.AllocationFailed=true"],
+     "faults.create.AllocationFailed", "valid number"),
+    ("float-for-count", ["timeline.0.count=5.0"], "timeline.0.count", "valid integer"),
+    ("string-for-boolean", ['scale_set.single_placement_group="no"'],
+     "scale_set.single_placement_group", "valid boolean"),
+    ("number-for-boolean", ["scale_set.custom_image=1"], "scale_set.custom_image",
+     "valid boolean"),
+    ("string-for-sample", ['timing.create_duration={kind="empirical", samples=[1, "2"]}'],
+     "timing.create_duration.samples.1", "valid number"),
+    ("infinite-fixed", ["timing.create_duration=inf"], "timing.create_duration", "finite"),
+    ("infinite-median", ['timing.create_duration={kind="lognormal", median=inf, sigma=1}'],
+     "timing.create_duration.median", "finite"),
+    ("infinite-mean", ['timing.delete_duration={kind="exponential", mean=inf}'],
+     "timing.delete_duration.mean", "finite"),
+    ("nan-duration", ["timing.attach_duration=nan"], "timing.attach_duration", "finite"),
+    ("huge-sigma", ['timing.create_duration={kind="lognormal", median=3, sigma=1000}'],
+     "timing.create_duration.sigma", "less than or equal to 10"),
+    ("retries-past-bound", ["platform.delete_max_retries=2000"], "platform.delete_max_retries",
+     "less than or equal to 1000"),
+    ("create-retries-past-bound", ["timing.vm_start_timeout_min=1e-3",
+                                   "timing.create_retry_delay_min=0"],
+     "timing.vm_start_timeout_min", "at most 1,000 retries"),
+    ("create-window-past-bound", ["platform.create_window_min=1e300"],
+     "timing.os_provisioning_timeout_min", "at most 1,000 retries"),
+    ("retry-below-clock-resolution", ["horizon_min=1e300"], "timing.os_provisioning_timeout_min",
+     "no progress in simulated time"),
+    ("horizon-too-short-to-sample", ["horizon_min=5e-324", "timeline=[]"], "horizon_min",
+     "too short to sample"),
+    ("table-for-number", ["horizon_min={a=1}"], "horizon_min", "valid number"),
+    ("number-for-table", ["scale_set=5"], "scale_set", "expected a table"),
+]
+
+
+@pytest.mark.parametrize("overrides, field, words", [r[1:] for r in REJECTED],
+                         ids=[r[0] for r in REJECTED])
+def test_invalid_values_are_rejected_with_their_field(overrides, field, words, tiny, capsys):
+    assert main(["validate", str(tiny), *sum((["--set", o] for o in overrides), [])]) == 2
+    err = clean_error(capsys)
+    assert f"{tiny}: {field}: " in err and words in err, err
+
+
+ACCEPTED = [  # coercions the schema accepts (README "What vmss-sim promises")
+    ("whole-number-for-float", ["horizon_min=60", "timeline.0.at_min=0"]),
+    ("number-for-fixed-duration", ["timing.create_duration=5"]),
+    ("whole-samples", ['timing.create_duration={kind="empirical", samples=[1, 2.5]}']),
+    ("array-for-pair", ['compare.labels=["x", "y"]']),
+    ("bounds-themselves", ["platform.delete_max_retries=1000",
+                           'timing.create_duration={kind="lognormal", median=3, sigma=10}']),
+]
+
+
+@pytest.mark.parametrize("overrides", [r[1] for r in ACCEPTED], ids=[r[0] for r in ACCEPTED])
+def test_documented_coercions_are_accepted(overrides, tiny, capsys):
+    assert main(["validate", str(tiny), *sum((["--set", o] for o in overrides), [])]) == 0
+
+
+# --- tracebacks: nesting past the parser's stack, overflow, oversized fields ----------------------
+DEEP = {
+    "arrays": "x = " + "[" * 3000 + "]" * 3000,
+    "inline-tables": "x = " + "{a = " * 800 + "1" + "}" * 800,
+    "dotted-keys": ".".join(["a"] * 3000) + " = 1",
+    "arrays-under-the-parser-limit": "[sweep.grid]\nhorizon_min = " + "[" * 40 + "1" + "]" * 40,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DEEP))
+def test_deep_nesting_is_a_clear_error(kind, tmp_path, capsys):
+    path = tmp_path / "deep.toml"
+    path.write_text(f"horizon_min = 60\n{DEEP[kind]}\n")
+    assert main(["validate", str(path)]) == 2
+    assert "nested more than 32 levels" in clean_error(capsys)
+
+
+def _always_failing_deletes(**timing) -> dict:
+    return {"horizon_min": 100_000, "faults": {"delete": {"TransientFailure": 1.0}},
+            "scale_set": {"resiliencyPolicy": {"resilientVMDeletionPolicy": {"enabled": True}}},
+            "timing": {"delete_error_duration": 1, **timing},
+            "platform": {"delete_max_retries": 1000},
+            "timeline": [{"at_min": 0, "action": "create", "count": 2},
+                         {"at_min": 10, "action": "scale_in", "count": 2}]}
+
+
+@pytest.mark.parametrize("timing, last_wait", [
+    ({}, 10.0),  # 2 ** 999 minutes, capped: the platform's default backoff
+    ({"delete_backoff_factor": 1e300}, 10.0),  # overflows a float at the second retry
+    ({"delete_backoff_min": 0, "delete_error_duration": 0}, 0.0),  # no time passes at all
+])
+def test_long_delete_retry_loops_run_their_bounded_course(timing, last_wait):
+    summary = simulate(_always_failing_deletes(**timing), replications=1).summary.iloc[0]
+    assert summary.delete_attempts == 2 * 1001 and summary.deletes_failed == 2
+    assert P.delete_backoff(1000, timing.get("delete_backoff_min", 1),
+                            timing.get("delete_backoff_factor", 2), 10) == last_wait
+
+
+def test_trace_field_past_the_csv_limit_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("at_min,capacity\n0," + "9" * 200_000 + "\n")
+    path = tmp_path / "s.toml"
+    path.write_text('horizon_min = 60\n[trace]\nfile = "t.csv"\n')
+    assert main(["validate", str(path)]) == 2
+    assert "trace.file" in clean_error(capsys)
+
+
+@pytest.mark.parametrize("header, quoted", [("root:x:0:0:root:/root:/bin/bash", None),
+                                            ("time,cap", "'time', 'cap'")])
+def test_a_trace_message_quotes_column_names_never_content(header, quoted, tmp_path, capsys):
+    (tmp_path / "t.csv").write_text(f"{header}\nsecret:line:2\n")
+    path = tmp_path / "s.toml"
+    path.write_text('horizon_min = 60\n[trace]\nfile = "t.csv"\n')
+    assert main(["validate", str(path)]) == 2
+    err = clean_error(capsys)
+    assert "expected a column 'at_min'" in err and "secret" not in err
+    assert (quoted in err) if quoted else ("/bin/bash" not in err and "not a header" in err)
