@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from .analysis.observed_log import CalibrationError
 from .engine.runner import SimulationResult, default_workers, simulate
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
-from .model.schema import ScenarioError
+from .model.schema import ScenarioError, clip
 from .outputs.folders import OutputError, atomic_write, check_output_dir
 
 
@@ -25,25 +26,46 @@ class UsageError(Exception):
     """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
 
 
-def _count(text: str, least: int = 0) -> int:
-    """An argparse type: a whole number >= least."""
-    value = int(text)
-    if value < least:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text}")
+#: Most replications a command runs (a resource bound: more is a typo, not a wish for a
+#: narrower interval; 100,000 already make it 30 times narrower than 100 do).
+MAX_REPLICATIONS = 100_000
+
+
+def _count(text: str, least: int = 0, most: int | None = None) -> int:
+    """An argparse type: a whole number >= least (and <= most)."""
+    expected = f"a whole number >= {least}" + ("" if most is None else f" and <= {most:,}")
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < least or (most is not None and value > most):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {clip(repr(text), 40)}")
     return value
+
+
+def _replications(text: str) -> int:
+    return _count(text, 1, MAX_REPLICATIONS)
 
 
 def _finite(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {clip(repr(text), 40)}")
     return value
 
 
-def _positive(text: str) -> float:
+#: Most validate-model --scale: its largest case (400 replications) runs 40,000 at most.
+MAX_SCALE = 100
+
+
+def _scale(text: str) -> float:
     value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    if not 0 < value <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and at most {MAX_SCALE}, "
+                                         f"got {clip(repr(text), 40)}")
     return value
 
 
@@ -220,8 +242,8 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int) -> None:
-    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1), default=replications,
-                   help=f"default {replications}")
+    p.add_argument("--replications", "-n", type=_replications, default=replications,
+                   help=f"at most {MAX_REPLICATIONS:,} (default {replications})")
     p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
     p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
                    help="local worker processes (default: all cores; 1 runs in-process)")
@@ -270,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate-model",
                        help="compare the simulator with closed-form answers: a verdict per case")
-    p.add_argument("--scale", type=_positive, default=1.0,
-                   help="multiply every case's replications (default 1)")
+    p.add_argument("--scale", type=_scale, default=1.0,
+                   help="multiply every case's replications (default 1, at most 100)")
     p.add_argument("--seed", type=_count, default=None)
     p.set_defaults(func=_cmd_validate_model)
 

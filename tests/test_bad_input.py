@@ -361,3 +361,24 @@ def test_a_trace_message_quotes_column_names_never_content(header, quoted, tmp_p
     err = clean_error(capsys)
     assert "expected a column 'at_min'" in err and "secret" not in err
     assert (quoted in err) if quoted else ("/bin/bash" not in err and "not a header" in err)
+
+
+# --- command-line numbers ---------------------------------------------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["run", "X", "-n", "abc"], "--replications/-n: expected a whole number >= 1 and <= 100,000, "
+                                "got 'abc'"),
+    (["run", "X", "-n", "1e12"], "got '1e12'"),
+    (["run", "X", "-n", "100001"], "got '100001'"),
+    (["run", "X", "--seed", "1.5"], "--seed: expected a whole number >= 0, got '1.5'"),
+    (["resiliency-view", "X", "--at", "soon"], "--at: expected a finite number, got 'soon'"),
+    (["validate-model", "--scale", "1e12"], "--scale: expected a number > 0 and at most 100"),
+])
+def test_command_line_numbers_name_the_option_and_the_expectation(argv, words, capsys):
+    assert main(argv) == 2
+    assert words in clean_error(capsys)
+
+
+def test_replications_bound_is_the_documented_one():
+    from simulator.cli import MAX_REPLICATIONS, build_parser
+    args = build_parser().parse_args(["run", "x.toml", "-n", str(MAX_REPLICATIONS)])
+    assert args.replications == MAX_REPLICATIONS == 100_000
