@@ -19,7 +19,7 @@ from .engine.runner import SimulationResult, default_workers, simulate
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
 from .model.schema import ScenarioError, clip
-from .outputs.folders import OutputError, atomic_write, check_output_dir
+from .outputs.folders import OutputError, atomic_write, check_output_dir, check_output_file
 
 
 class UsageError(Exception):
@@ -187,8 +187,15 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
     files = sorted(Path(args.scenarios).glob("*.toml"))
     if not files:
         raise UsageError(f"{args.scenarios}: no scenario files (*.toml)")
-    for path in files:  # every scenario must be valid before anything is rewritten
-        load_scenario(path)
+    names: dict[str, Path] = {}
+    for path in files:  # every scenario and its arms must be valid before anything runs
+        scenario = load_scenario(path)
+        for arm in compare_arms(scenario)[:2]:
+            load_scenario(path, arm)
+        if scenario.name in names:
+            raise UsageError(f"{path}: named {scenario.name!r} like {names[scenario.name]}; "
+                             "expected one gallery folder per scenario")
+        names[scenario.name] = path
     start = time.perf_counter()
     with _progress(3 * len(files) * args.replications, args.quiet, "gallery") as step:
         index = build_gallery(Path(args.scenarios), Path(args.out), replications=args.replications,
@@ -210,11 +217,12 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .analysis.calibrate import calibrate, to_toml
+    from .analysis.calibrate import SIGNATURE, calibrate, to_toml
     from .analysis.observed_log import read_log
+    out = check_output_file(Path(args.out), SIGNATURE) if args.out else None
     fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
-    if args.out:
-        print(f"wrote {atomic_write(Path(args.out), fragment)}")
+    if out:
+        print(f"wrote {atomic_write(out, fragment)}")
     else:
         print(fragment, end="")
     return 0
@@ -299,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
     p.add_argument("log", help="CSV or Parquet: one row per attempt, or an events.parquet")
-    p.add_argument("--out", help="write the TOML fragment here (default: print it)")
+    p.add_argument("--out", help="write the TOML fragment here (default: print it); an existing "
+                                 "file is replaced only if calibrate wrote it")
     p.add_argument("--durations", choices=("lognormal", "empirical"), default="lognormal",
                    help="fitted lognormal (default) or the observed sample")
     p.set_defaults(func=_cmd_calibrate)

@@ -382,3 +382,115 @@ def test_replications_bound_is_the_documented_one():
     from simulator.cli import MAX_REPLICATIONS, build_parser
     args = build_parser().parse_args(["run", "x.toml", "-n", str(MAX_REPLICATIONS)])
     assert args.replications == MAX_REPLICATIONS == 100_000
+
+
+# --- user files destroyed: an output path is replaced only if vmss-sim wrote what is there -----
+USER_FOLDERS = {  # a user's folder holds notes.txt and ...
+    "own-manifest": {"manifest.json": '{"name": "my web app"}'},
+    "manifest-like-vmss-sim": {"manifest.json": '{"command": "run", "seed": 0, "replications": 1}',
+                               "report.md": "my report"},
+    "cells-folder": {"cells/0123456789ab/cell.json": "{}"},
+    "cell-json": {"cell.json": "{}"},
+}
+OUTPUT_COMMANDS = {"run": [], "compare": [], "sweep": ["--grid", "horizon_min=50,60"]}
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
+@pytest.mark.parametrize("content", sorted(USER_FOLDERS))
+def test_a_folder_of_user_files_is_never_replaced(command, content, tiny, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    _write_tree(mine, {**USER_FOLDERS[content], "notes.txt": "precious"})
+    before = snapshot(tmp_path)
+    assert main([command, str(tiny), *OUTPUT_COMMANDS[command], "-n", "1", "-w", "1", "-q",
+                 "--out", str(mine)]) == 2
+    assert "did not write" in clean_error(capsys)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
+def test_an_earlier_output_is_replaced_even_with_a_stale_temporary(command, tiny, tmp_path,
+                                                                   capsys):
+    out = tmp_path / "out"
+    argv = [command, str(tiny), *OUTPUT_COMMANDS[command], "-n", "1", "-w", "1", "-q",
+            "--out", str(out)]
+    assert main(argv) == 0
+    (out / ".summary.csv.tmp").write_text("left by a killed run")
+    assert main(argv + ["--seed", "1"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 1
+
+
+def test_out_through_a_file_is_refused_before_simulating(tiny, tmp_path, capsys, monkeypatch):
+    (tmp_path / "f.txt").write_text("x")
+    monkeypatch.setattr("simulator.cli.simulate", lambda *a, **k: pytest.fail("simulated"))
+    assert main(["run", str(tiny), "-q", "--out", str(tmp_path / "f.txt" / "sub")]) == 2
+    assert "f.txt is a file, not a folder" in clean_error(capsys)
+    assert main(["calibrate", "tests/data/calibration/end_before_start.csv",
+                 "--out", str(tmp_path / "f.txt" / "x.toml")]) == 2
+    assert "f.txt is a file" in clean_error(capsys)
+
+
+def test_out_as_a_symlink_writes_into_the_folder_it_points_to(tiny, tmp_path, capsys):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for _ in range(2):  # new, then an earlier output
+        assert main(["run", str(tiny), "-n", "1", "-w", "1", "-q",
+                     "--out", str(tmp_path / "link")]) == 0
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real", "tiny.toml"]
+
+
+def test_calibrate_out_replaces_only_its_own_fragment(run_folder, tmp_path, capsys):
+    log = str(run_folder / "events.parquet")
+    mine = tmp_path / "faults.toml"
+    mine.write_text("# my hand-written faults\n")
+    assert main(["calibrate", log, "--out", str(mine)]) == 2
+    assert "did not write" in clean_error(capsys)
+    assert mine.read_text() == "# my hand-written faults\n"
+    own = tmp_path / "calibrated.toml"
+    for _ in range(2):
+        assert main(["calibrate", log, "--out", str(own)]) == 0
+    assert own.read_text().startswith("# Fault model calibrated from")
+
+
+def _gallery_args(tmp_path: Path, out: Path) -> list[str]:
+    scenarios = tmp_path / "scenarios"
+    _write_tree(scenarios, {"a.toml": TINY, "b.toml": TINY})
+    return ["gallery", "--scenarios", str(scenarios), "--out", str(out), "-n", "1", "-w", "1",
+            "-q"]
+
+
+def test_the_committed_gallery_is_recognised_as_vmss_sims_own():
+    from simulator.outputs.folders import check_output_file, is_own_gallery
+    from simulator.outputs.gallery import SIGNATURE
+    assert is_own_gallery(Path("results/gallery"))  # every file of it is one vmss-sim writes
+    check_output_file(Path("results/README.md"), SIGNATURE)
+
+
+@pytest.mark.parametrize("content", [{"README.md": "# my project\n"},
+                                     {"gallery/notes.txt": "mine"},
+                                     {"gallery/a/notes.txt": "mine"}])
+def test_gallery_out_never_replaces_user_files(content, tmp_path, capsys):
+    out = tmp_path / "results"
+    _write_tree(out, content)
+    argv = _gallery_args(tmp_path, out)
+    before = snapshot(tmp_path)
+    assert main(argv) == 2
+    assert "did not write" in clean_error(capsys)
+    assert snapshot(tmp_path) == before
+
+
+def test_gallery_writes_nothing_when_a_later_scenario_fails(tmp_path, capsys, monkeypatch):
+    import simulator.outputs.gallery as gallery
+    out = tmp_path / "results"
+    argv = _gallery_args(tmp_path, out)
+    before = snapshot(tmp_path)
+    build = gallery.build_scenario
+
+    def fail_on_b(path, *args, **kwargs):
+        if path.stem == "b":
+            raise OSError("disk full")
+        return build(path, *args, **kwargs)
+    monkeypatch.setattr(gallery, "build_scenario", fail_on_b)
+    assert main(argv) == 2
+    assert "disk full" in clean_error(capsys)
+    assert snapshot(tmp_path) == before  # no partial results/gallery/a/

@@ -23,7 +23,7 @@ import pandas as pd
 from ..engine.runner import Collector, chunks, execute
 from ..model.loading import load_scenario
 from ..model.schema import Scenario, ScenarioError
-from .folders import atomic_dir, atomic_write, check_output_dir, scenario_record
+from .folders import atomic_dir, atomic_write, check_output_dir, is_own_cell, scenario_record
 
 Grid = dict[str, list[Any]]
 
@@ -153,7 +153,7 @@ def _saved_fingerprint(folder: Path) -> dict[str, Any] | None:
 
 
 def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, own=is_own_cell) as tmp:
         result.summary.to_parquet(tmp / "summary.parquet", index=False)
         result.scale_sets.to_parquet(tmp / "scale_sets.parquet", index=False)
         result.bands.to_parquet(tmp / "bands.parquet", index=False)
