@@ -494,3 +494,126 @@ def test_gallery_writes_nothing_when_a_later_scenario_fails(tmp_path, capsys, mo
     assert main(argv) == 2
     assert "disk full" in clean_error(capsys)
     assert snapshot(tmp_path) == before  # no partial results/gallery/a/
+
+
+# --- logs and run folders that are not what they claim -----------------------------------------
+@pytest.mark.parametrize("column, values, words", [
+    ("time_min", "text", "column time_min holds"),
+    ("time_min", "bool", "column time_min holds bool"),
+    ("attempt", "text", "column attempt holds"),
+    ("attempt", "list", "column attempt holds object"),
+    ("replication", "float", "column replication holds float64"),
+    ("state", "int", "column state holds int64"),
+    ("error", "int", "column error holds int64"),
+])
+def test_calibrate_on_events_with_wrong_column_types(column, values, words, run_folder,
+                                                     tmp_path, capsys):
+    events = pd.read_parquet(run_folder / "events.parquet")
+    n = len(events)
+    events[column] = {"text": [str(v) for v in events[column]], "bool": [True] * n,
+                      "list": [[1]] * n, "float": [0.5] * n, "int": list(range(n))}[values]
+    events.to_parquet(tmp_path / "events.parquet")
+    assert main(["calibrate", str(tmp_path / "events.parquet")]) == 2
+    assert words in clean_error(capsys)
+
+
+RUN_DAMAGE = {  # file -> content -> words of the message
+    "manifest-a-list": ("manifest.json", b"[1, 2]", "a JSON list"),
+    "manifest-a-string": ("manifest.json", b'"run"', "a JSON str"),
+    "manifest-deeply-nested": ("manifest.json", b"[" * 100_000, "unreadable"),
+    "manifest-scenario-a-list": ("manifest.json", b'{"command": "run", "scenario": [1]}',
+                                 "manifest.json: (file): expected a table"),
+    "events-garbage": ("events.parquet", b"garbage", "events.parquet: unreadable"),
+    "events-other-columns": ("events.parquet", None, "events.parquet: no column(s) replication"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(RUN_DAMAGE))
+def test_resiliency_view_on_a_damaged_run_folder(damage, run_folder, tmp_path, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(run_folder, folder)
+    name, content, words = RUN_DAMAGE[damage]
+    if content is None:
+        pd.DataFrame({"a": [1]}).to_parquet(folder / name)
+    else:
+        (folder / name).write_bytes(content)
+    before = snapshot(tmp_path)
+    assert main(["resiliency-view", str(folder), "--at", "5"]) == 2
+    err = clean_error(capsys)
+    assert words in err and "--scale-set" not in err, err
+    assert snapshot(tmp_path) == before
+
+
+def test_resiliency_view_on_a_truncated_event_log(run_folder, tmp_path, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(run_folder, folder)
+    data = (folder / "events.parquet").read_bytes()
+    (folder / "events.parquet").write_bytes(data[:len(data) // 2])
+    assert main(["resiliency-view", str(folder), "--at", "5"]) == 2
+    assert "events.parquet: unreadable" in clean_error(capsys)
+
+
+CELL_DAMAGE = {  # how a saved cell is damaged: (file, new content or None to delete it)
+    "cell-json-corrupt": ("cell.json", b"{not json"),
+    "cell-json-deeply-nested": ("cell.json", b"[" * 100_000),
+    "summary-deleted": ("summary.parquet", None),
+    "summary-corrupt": ("summary.parquet", b"PAR1 garbage PAR1"),
+}
+
+
+def _sweep_argv(scenario: Path, out: Path) -> list[str]:
+    return ["sweep", str(scenario), "--grid", "horizon_min=50,60", "-n", "2", "-w", "1", "-q",
+            "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def sweep_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bad-input-sweep")
+    (root / "tiny.toml").write_text(TINY)
+    assert main(_sweep_argv(root / "tiny.toml", root / "sw")) == 0
+    return root / "sw"
+
+
+@pytest.mark.parametrize("damage", sorted(CELL_DAMAGE))
+def test_sweep_resume_recomputes_a_damaged_cell_with_a_warning(damage, sweep_folder, tiny,
+                                                               tmp_path, capsys):
+    out = tmp_path / "sw"
+    shutil.copytree(sweep_folder, out)
+    argv = _sweep_argv(tiny, out)
+    first = pd.read_parquet(out / "summary.parquet")
+    cell = sorted((out / "cells").iterdir())[0]
+    name, content = CELL_DAMAGE[damage]
+    if content is None:
+        (cell / name).unlink()
+    else:
+        (cell / name).write_bytes(content)
+    with pytest.warns(UserWarning, match="is damaged") as warned:
+        assert main(argv) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert [str(w.message).split(" is damaged")[0] for w in warned] == [f"sweep cell {cell}"]
+    assert warnings.formatwarning(warned[0].message, UserWarning, "sweep.py", 1) == \
+        f"warning: {warned[0].message}\n"  # one line on the command's stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "summary.parquet"), first)
+
+
+@pytest.mark.parametrize("option", ["--set", "--grid"])
+def test_deep_nesting_on_the_command_line_is_a_clear_error(option, tiny, capsys):
+    command = "validate" if option == "--set" else "sweep"
+    assert main([command, str(tiny), option, "horizon_min=" + "[" * 3000]) == 2
+    assert "nested more than 32 levels" in clean_error(capsys)
+
+
+# --- resource bounds on the input side ------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["scenario", "trace", "log"])
+def test_input_files_past_their_size_bound_are_refused_unread(kind, tmp_path, capsys):
+    from simulator.analysis.observed_log import MAX_LOG_BYTES
+    from simulator.model.loading import MAX_INPUT_BYTES
+    big = tmp_path / ("big.csv" if kind != "scenario" else "big.toml")
+    with big.open("wb") as fh:  # sparse: no disk is used
+        fh.truncate((MAX_LOG_BYTES if kind == "log" else MAX_INPUT_BYTES) + 1)
+    path = big
+    if kind == "trace":
+        path = tmp_path / "s.toml"
+        path.write_text('horizon_min = 60\n[trace]\nfile = "big.csv"\n')
+    assert main(["calibrate" if kind == "log" else "validate", str(path)]) == 2
+    assert "bytes; expected a" in clean_error(capsys)

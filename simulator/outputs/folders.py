@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
+from ..analysis.observed_log import event_column_problem
+from ..engine.records import EVENT_COLUMNS
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 
@@ -257,9 +259,23 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise OutputError(f"{run_dir}: not a run folder (no manifest.json)")
     try:
-        return json.loads(path.read_text())
-    except (ValueError, OSError) as err:
-        raise OutputError(f"{path}: unreadable ({err}); expected the JSON vmss-sim wrote") from None
+        info = json.loads(path.read_text())
+    except (ValueError, OSError, RecursionError) as err:
+        raise OutputError(f"{path}: unreadable ({type(err).__name__}); expected the JSON "
+                          "vmss-sim wrote") from None
+    if not isinstance(info, dict):
+        raise OutputError(f"{path}: a JSON {type(info).__name__}; expected the object vmss-sim "
+                          "wrote")
+    return info
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet file vmss-sim wrote, or OutputError if it is missing, truncated or corrupt."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a damaged file
+        raise OutputError(f"{path}: unreadable ({type(err).__name__}); expected the Parquet "
+                          "file vmss-sim wrote") from None
 
 
 def read_run(run_dir: Path) -> tuple[Scenario, pd.DataFrame, dict[str, Any]]:
@@ -270,4 +286,8 @@ def read_run(run_dir: Path) -> tuple[Scenario, pd.DataFrame, dict[str, Any]]:
         raise OutputError(f"{run_dir}: not the folder of a `vmss-sim run` (it needs manifest.json "
                           "and events.parquet)")
     scenario = parse_scenario(info["scenario"], source=str(Path(run_dir) / "manifest.json"))
-    return scenario, pd.read_parquet(events_path), info
+    events = read_table(events_path)
+    problem = event_column_problem(events, EVENT_COLUMNS)
+    if problem:
+        raise OutputError(f"{events_path}: {problem}; expected the event log vmss-sim writes")
+    return scenario, events, info

@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,8 +22,16 @@ import pandas as pd
 
 from ..engine.runner import Collector, chunks, execute
 from ..model.loading import load_scenario
-from ..model.schema import Scenario, ScenarioError
-from .folders import atomic_dir, atomic_write, check_output_dir, is_own_cell, scenario_record
+from ..model.overrides import toml_value
+from ..model.schema import Scenario, ScenarioError, clip
+from .folders import (
+    atomic_dir,
+    atomic_write,
+    check_output_dir,
+    is_own_cell,
+    read_table,
+    scenario_record,
+)
 
 Grid = dict[str, list[Any]]
 
@@ -62,13 +70,7 @@ def parse_grid(specs: list[str]) -> Grid:
         if path in grid:
             raise ScenarioError("--grid", [(path, "given twice; expected each key once, with "
                                                   "all its values")])
-        values = []
-        for item in raw.split(","):
-            try:
-                values.append(tomllib.loads(f"v = {item.strip()}")["v"])
-            except tomllib.TOMLDecodeError:
-                values.append(item.strip())
-        grid[path] = values
+        grid[path] = [toml_value(item, "--grid", path) for item in raw.split(",")]
     return check_grid(grid, "--grid")
 
 
@@ -125,7 +127,7 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     prints = {cell: fingerprint(cell, scenarios[cell], seed, replications, keep_events)
               for cell in cells}
     cells_dir = check_output_dir(Path(out)) / "cells"  # made by the first saved cell
-    pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
+    pending = [c for c in cells if not _saved(cells_dir / c.key, prints[c])]
     if on_skip is not None:
         on_skip((len(cells) - len(pending)) * replications)
     parts = chunks(range(replications), max(workers, 1))
@@ -147,9 +149,20 @@ def sweep_table(out: Path, cells: list[Cell], table: str = "summary") -> pd.Data
                      ignore_index=True)
 
 
-def _saved_fingerprint(folder: Path) -> dict[str, Any] | None:
-    path = folder / "cell.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def _saved(folder: Path, print_: dict[str, Any]) -> bool:
+    """True if the cell was saved with this fingerprint and its tables read back. A damaged
+    cell (cell.json or a table missing, truncated or corrupt) is recomputed, with a warning."""
+    if not folder.exists():
+        return False
+    try:
+        saved = json.loads((folder / "cell.json").read_text())
+        for table in ("summary", "scale_sets"):
+            read_table(folder / f"{table}.parquet")
+        return saved == print_
+    except (OSError, ValueError, RecursionError) as err:  # OutputError is a ValueError
+        warnings.warn(f"sweep cell {folder} is damaged ({clip(str(err), 160)}); recomputing "
+                      "it", stacklevel=2)
+        return False
 
 
 def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
@@ -164,7 +177,7 @@ def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
 
 def read_cell(folder: Path, cell: Cell, table: str = "summary") -> pd.DataFrame:
     """A saved cell's table with the grid values as leading columns."""
-    frame = pd.read_parquet(folder / f"{table}.parquet")
+    frame = read_table(folder / f"{table}.parquet")
     for i, ((path, _), label) in enumerate(zip(cell.values, cell.labels)):
         frame.insert(i, path, label)
     frame.insert(len(cell.values), "cell", cell.key)
