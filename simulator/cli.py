@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -25,8 +27,8 @@ from .engine.runner import (
 )
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
-from .model.schema import ScenarioError
-from .outputs.folders import OutputError, atomic_write, check_output_dir
+from .model.schema import ScenarioError, clip
+from .outputs.folders import OutputError, atomic_write, check_output_dir, check_output_file
 
 
 class UsageError(Exception):
@@ -56,32 +58,57 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _count(text: str, least: int = 0) -> int:
-    """An argparse type: a whole number >= least."""
-    value = int(text)
-    if value < least:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text}")
+#: Most replications a command runs (a resource bound: more is a typo, not a wish for a
+#: narrower interval; 100,000 already make it 30 times narrower than 100 do).
+MAX_REPLICATIONS = 100_000
+
+
+def _count(text: str, least: int = 0, most: int | None = None) -> int:
+    """An argparse type: a whole number >= least (and <= most)."""
+    expected = f"a whole number >= {least}" + ("" if most is None else f" and <= {most:,}")
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < least or (most is not None and value > most):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {clip(repr(text), 40)}")
     return value
+
+
+def _replications(text: str) -> int:
+    return _count(text, 1, MAX_REPLICATIONS)
 
 
 def _port(text: str) -> int:
-    value = _count(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text}")
-    return value
+    return _count(text, 0, 65535)
 
 
 def _finite(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {clip(repr(text), 40)}")
     return value
 
 
 def _positive(text: str) -> float:
     value = _finite(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {clip(repr(text), 40)}")
+    return value
+
+
+#: Most validate-model --scale: its largest case (400 replications) runs 40,000 at most.
+MAX_SCALE = 100
+
+
+def _scale(text: str) -> float:
+    value = _finite(text)
+    if not 0 < value <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and at most {MAX_SCALE}, "
+                                         f"got {clip(repr(text), 40)}")
     return value
 
 
@@ -216,8 +243,15 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
     files = sorted(Path(args.scenarios).glob("*.toml"))
     if not files:
         raise UsageError(f"{args.scenarios}: no scenario files (*.toml)")
-    for path in files:  # every scenario must be valid before anything is rewritten
-        load_scenario(path)
+    names: dict[str, Path] = {}
+    for path in files:  # every scenario and its arms must be valid before anything runs
+        scenario = load_scenario(path)
+        for arm in compare_arms(scenario)[:2]:
+            load_scenario(path, arm)
+        if scenario.name in names:
+            raise UsageError(f"{path}: named {scenario.name!r} like {names[scenario.name]}; "
+                             "expected one gallery folder per scenario")
+        names[scenario.name] = path
     start = time.perf_counter()
     with _progress(3 * len(files) * args.replications, args.quiet, "gallery") as step:
         index = build_gallery(Path(args.scenarios), Path(args.out), replications=args.replications,
@@ -239,11 +273,12 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .analysis.calibrate import calibrate, to_toml
+    from .analysis.calibrate import SIGNATURE, calibrate, to_toml
     from .analysis.observed_log import read_log
+    out = check_output_file(Path(args.out), SIGNATURE) if args.out else None
     fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
-    if args.out:
-        print(f"wrote {atomic_write(Path(args.out), fragment)}")
+    if out:
+        print(f"wrote {atomic_write(out, fragment)}")
     else:
         print(fragment, end="")
     return 0
@@ -287,8 +322,8 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int) -> None:
-    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1), default=replications,
-                   help=f"default {replications}")
+    p.add_argument("--replications", "-n", type=_replications, default=replications,
+                   help=f"at most {MAX_REPLICATIONS:,} (default {replications})")
     p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
     p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
                    help="local worker processes, at most one per core (default: all cores; "
@@ -341,14 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate-model",
                        help="compare the simulator with closed-form answers: a verdict per case")
-    p.add_argument("--scale", type=_positive, default=1.0,
-                   help="multiply every case's replications (default 1)")
+    p.add_argument("--scale", type=_scale, default=1.0,
+                   help="multiply every case's replications (default 1, at most 100)")
     p.add_argument("--seed", type=_count, default=None)
     p.set_defaults(func=_cmd_validate_model)
 
     p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
     p.add_argument("log", help="CSV or Parquet: one row per attempt, or an events.parquet")
-    p.add_argument("--out", help="write the TOML fragment here (default: print it)")
+    p.add_argument("--out", help="write the TOML fragment here (default: print it); an existing "
+                                 "file is replaced only if calibrate wrote it")
     p.add_argument("--durations", choices=("lognormal", "empirical"), default="lognormal",
                    help="fitted lognormal (default) or the observed sample")
     p.set_defaults(func=_cmd_calibrate)
@@ -389,7 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """A warning (e.g. a damaged sweep cell being recomputed) as one line, not a code listing."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _warning_line
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help (0), or a bad argument: argparse said why (2)

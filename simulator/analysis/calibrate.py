@@ -171,6 +171,10 @@ def _describe(fit: DurationFit) -> str:
     return f"n={fit.n}, empirical p10/p50/p90 = {q[0]:.3g}/{q[1]:.3g}/{q[2]:.3g} min"
 
 
+#: In the first line of every fragment: `calibrate --out` replaces only a file that holds it.
+SIGNATURE = "by vmss-sim calibrate."
+
+
 def to_toml(calibration: Calibration,
             durations: Literal["lognormal", "empirical"] = "lognormal") -> str:
     """A TOML fragment ([faults.*] rates and [timing]) for a scenario, intervals as comments.
@@ -183,7 +187,7 @@ def to_toml(calibration: Calibration,
     """
     c = calibration
     pct = f"{c.level:.0%}"
-    lines = [f"# Fault model calibrated from {c.source} by vmss-sim calibrate.",
+    lines = [f"# Fault model calibrated from {c.source} {SIGNATURE}",
              "# " + ", ".join(f"{op}: {n} attempts" for op, n in c.attempts.items()) + ".",
              f"# Rates are per attempt (success takes the rest); {pct} Wilson intervals in comments.",
              "# Durations: lognormal fitted on log-durations (fixed when all equal); each",

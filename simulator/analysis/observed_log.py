@@ -30,18 +30,25 @@ what was expected; the CLI maps it to exit code 2.
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype, is_string_dtype
 
+from ..engine.records import Event
 from ..model import policy as P
+from ..model.schema import clip
 
 LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")
 #: The event-log columns calibration needs (scale_set, vm, deletion_status may also be there).
 EVENT_LOG_COLUMNS: tuple[str, ...] = ("replication", "time_min", "operation_id", "operation",
                                       "attempt", "state", "error")
 OPERATIONS: tuple[str, ...] = ("create", "delete", "attach")
+#: Largest log calibrate reads (a resource bound: the whole log is held in memory).
+MAX_LOG_BYTES = 1_000_000_000
 _CODE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
@@ -53,6 +60,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     """The raw table and how to name its rows ("line" for CSV, "row" for Parquet)."""
     if not path.is_file():
         raise CalibrationError(f"{path}: file not found")
+    if path.stat().st_size > MAX_LOG_BYTES:
+        raise CalibrationError(f"{path}: {path.stat().st_size:,} bytes; expected a log of at "
+                               f"most {MAX_LOG_BYTES:,} bytes (split it, or calibrate from a "
+                               "sample of it)")
     if path.stat().st_size == 0:
         raise CalibrationError(f"{path}: the file is empty; expected a CSV or Parquet log with "
                                f"columns {', '.join(LOG_COLUMNS)}")
@@ -69,7 +80,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     except Exception as err:  # noqa: BLE001 - any reader failure is an unreadable log
         kind = "Parquet" if parquet else "CSV"
         raise CalibrationError(f"{path}: cannot read it as {kind}: "
-                               f"{type(err).__name__}: {err}") from None
+                               f"{type(err).__name__}: {clip(str(err), 200)}") from None
 
 
 def _row_labels(index: pd.Index, unit: str) -> list[str]:
@@ -81,6 +92,28 @@ def _row_labels(index: pd.Index, unit: str) -> list[str]:
 def is_events_log(df: pd.DataFrame) -> bool:
     """True for the simulator's own event log (it carries every EVENT_LOG_COLUMNS column)."""
     return set(EVENT_LOG_COLUMNS) <= set(df.columns)
+
+
+_EVENT_TYPES = typing.get_type_hints(Event)
+
+
+def event_column_problem(frame: pd.DataFrame, columns: Iterable[str]) -> str | None:
+    """Why `frame` is not an event log with these columns, or None: a column is missing, or
+    its values are not of the type the simulator writes (the fields of `records.Event`)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        return f"no column(s) {', '.join(missing)}"
+    for c in columns:
+        col, kind = frame[c], _EVENT_TYPES[c]
+        if kind is int:
+            ok, expected = is_integer_dtype(col), "whole numbers"
+        elif kind is float:
+            ok, expected = is_numeric_dtype(col) and not is_bool_dtype(col), "numbers"
+        else:
+            ok, expected = is_string_dtype(col) or bool(col.isna().all()), "text"
+        if not ok:
+            return f"column {c} holds {col.dtype} values; expected {expected}"
+    return None
 
 
 def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFrame:
@@ -121,7 +154,7 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
             f"{source}: missing column(s) {', '.join(missing)}; expected columns "
             f"{', '.join(LOG_COLUMNS)} (one row per attempt), or the simulator's events.parquet "
             f"(columns {', '.join(EVENT_LOG_COLUMNS)}, ...); found "
-            f"{', '.join(str(c) for c in df.columns if c != 'row') or 'none'}")
+            f"{clip(', '.join(str(c) for c in df.columns if c != 'row'), 200) or 'none'}")
     if len(df) == 0:
         raise CalibrationError(f"{source}: no rows; expected one row per attempt")
     df = df.reset_index(drop=True)
@@ -130,15 +163,16 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
     bad = ~op.isin(OPERATIONS).fillna(False)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CalibrationError(f"{source}, {rows[i]}: operation {df['operation'].iloc[i]!r}; "
+        raise CalibrationError(f"{source}, {rows[i]}: operation "
+                               f"{clip(repr(df['operation'].iloc[i]), 60)}; "
                                f"expected one of {', '.join(OPERATIONS)}")
     times = {}
     for col in ("start_min", "end_min"):
         t = pd.to_numeric(df[col], errors="coerce").astype(float)
-        bad = ~np.isfinite(t.to_numpy())
+        bad = ~np.isfinite(t.to_numpy()) | is_bool_dtype(df[col])  # True is not a minute
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise CalibrationError(f"{source}, {rows[i]}: {col} {df[col].iloc[i]!r}; "
+            raise CalibrationError(f"{source}, {rows[i]}: {col} {clip(repr(df[col].iloc[i]), 60)}; "
                                    "expected a finite number of minutes")
         times[col] = t.to_numpy()
     back = times["end_min"] < times["start_min"]
@@ -151,7 +185,7 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
     if not ok.all():
         i = int(np.flatnonzero(~ok.to_numpy(dtype=bool))[0])
         raise CalibrationError(
-            f"{source}, {rows[i]}: unknown outcome {df['outcome'].iloc[i]!r}; expected "
+            f"{source}, {rows[i]}: unknown outcome {clip(repr(df['outcome'].iloc[i]), 60)}; expected "
             "'Succeeded' or an Azure error code in CamelCase (e.g. OSProvisioningTimedOut)")
     out = pd.DataFrame({"operation": op.astype(str).to_numpy(), "start_min": times["start_min"],
                         "end_min": times["end_min"], "outcome": outcome.astype(str).to_numpy(),
@@ -174,6 +208,10 @@ def read_log(path: str | Path) -> pd.DataFrame:
     raw, unit = _read_table(path)
     source = str(path)
     if is_events_log(raw):
+        problem = event_column_problem(raw, EVENT_LOG_COLUMNS)
+        if problem:
+            raise CalibrationError(f"{source}: an event log whose {problem} (as in the "
+                                   "simulator's events.parquet)")
         attempts = _events_to_attempts(raw, source, unit)
         if len(attempts) == 0:
             raise CalibrationError(f"{source}: no complete attempts in the event log")

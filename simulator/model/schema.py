@@ -38,17 +38,33 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot run: each problem is (field path, what was expected)."""
+    """A scenario that cannot run: each problem is (field path, what was expected). The
+    message lists each problem once, the first MAX_LISTED of them."""
+
+    MAX_LISTED = 20
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
-        self.problems = problems
-        super().__init__("\n".join(f"{source}: {path or '(file)'}: {msg}" for path, msg in problems))
+        self.problems = list(dict.fromkeys(problems))
+        lines = [f"{source}: {clip(path) or '(file)'}: {clip(msg, 400)}"
+                 for path, msg in self.problems[:self.MAX_LISTED]]
+        if len(self.problems) > self.MAX_LISTED:
+            lines.append(f"{source}: ... and {len(self.problems) - self.MAX_LISTED} more problems")
+        super().__init__("\n".join(lines))
+
+
+def clip(text: str, most: int = 120) -> str:
+    """A text from the input, cut short for a message (a key or value may be huge)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 class _Strict(BaseModel):
+    """No unknown keys, no infinities, and strict scalars: a number is not a string, a count not
+    a boolean or a float (`"5"`, `true` and `5.0` are errors for a count); a whole number is
+    accepted where a float is expected (`horizon_min = 60`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False, strict=True)
 
 
 # --- scale set ---------------------------------------------------------------------------------
@@ -187,11 +203,15 @@ class Timing(_Strict):
     delete_backoff_max_min: NonNegativeFloat = 10.0
 
 
+#: Retries one operation may make (a resource bound: a what-if past it is refused, not run).
+MAX_RETRIES = 1000
+
+
 class Platform(_Strict):
     """The platform's fixed numbers. Changing one is a what-if: the run is marked hypothetical."""
 
     create_window_min: PositiveFloat = P.CREATE_WINDOW_MIN
-    delete_max_retries: NonNegativeInt = P.DELETE_MAX_RETRIES
+    delete_max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = P.DELETE_MAX_RETRIES
     max_create_attempts: Optional[PositiveInt] = Field(
         None, description="a cap on create attempts; the platform bounds them by the window only")
 
@@ -265,7 +285,7 @@ class Trace(_Strict):
 class CompareArms(_Strict):
     """Default arms of `vmss-sim compare`: `--set` overrides for A and for B."""
 
-    labels: tuple[str, str] = ("A", "B")
+    labels: tuple[str, str] = Field(("A", "B"), strict=False)  # a TOML array is a list
     a: list[str] = []
     b: list[str] = []
 

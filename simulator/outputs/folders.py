@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
+from ..analysis.observed_log import event_column_problem
+from ..engine.records import EVENT_COLUMNS
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 
@@ -31,30 +33,129 @@ class OutputError(ValueError):
     """An output path that vmss-sim must not write to (it would replace the user's files)."""
 
 
-#: Files that mark a folder as vmss-sim's own output, which a new run may replace.
-OUTPUT_MARKERS = ("manifest.json", "cell.json", "cells")
+#: The files vmss-sim writes into a run, comparison or sweep folder; a sweep also writes a
+#: `sweep-<key>.png` per swept key and its cells in `cells/<id>/`, and a gallery run holds its
+#: comparison in `compare/`.
+OUTPUT_FILES = frozenset({
+    "manifest.json", "report.md", "summary.csv", "scale_sets.csv", "events.parquet",
+    "timeseries.parquet", "capacity.png", "time_to_target.png", "failure_rates.png",
+    "compare.md", "compare.csv", "compare_capacity.png", "summary_a.csv", "summary_b.csv",
+    "summary.parquet", "scale_sets.parquet", "sweep.md"})
+#: The files of one sweep cell.
+CELL_FILES = frozenset({"cell.json", "summary.parquet", "scale_sets.parquet", "bands.parquet",
+                        "events.parquet"})
+#: The `command` of every manifest vmss-sim writes.
+COMMANDS = ("run", "compare", "sweep", "gallery", "gallery compare")
+_SWEEP_PLOT = re.compile(r"sweep-[A-Za-z0-9-]*\.png")
+_CELL_ID = re.compile(r"[0-9a-f]{12}")
+_TEMPORARY = re.compile(r"\..+\.(tmp|old)(-.*)?")  # what atomic_dir and atomic_write leave
 
 
-def check_output_dir(target: Path) -> Path:
-    """Refuse a target that is a file, or a folder with content vmss-sim did not write."""
-    target = Path(target)
+def is_own_output(folder: Path) -> bool:
+    """True for a run, comparison or sweep folder that vmss-sim wrote and nothing else did:
+    its manifest.json is one vmss-sim writes (or it is a sweep under way, with cells/), and
+    every file in it is one vmss-sim writes. A name alone proves nothing."""
+    entries = _entries(folder)
+    marked = _own_manifest(folder / "manifest.json") or (folder / "cells").is_dir()
+    return marked and all(_is_output(p) for p in entries)
+
+
+def is_own_cell(folder: Path) -> bool:
+    """A sweep's cell folder: only the files of a cell (a damaged one is recomputed)."""
+    return all(p.is_file() and not p.is_symlink() and p.name in CELL_FILES
+               for p in _entries(folder))
+
+
+def is_own_gallery(folder: Path) -> bool:
+    """The gallery folder: one vmss-sim run folder per scenario, nothing else."""
+    return all(p.is_dir() and not p.is_symlink() and is_own_output(p) for p in _entries(folder))
+
+
+def _is_output(p: Path) -> bool:
+    if p.is_symlink():
+        return False
+    if p.is_dir() and p.name == "cells":
+        return all(_CELL_ID.fullmatch(c.name) and c.is_dir() and is_own_cell(c)
+                   for c in _entries(p))
+    if p.is_dir():
+        return p.name == "compare" and is_own_output(p)
+    return p.name in OUTPUT_FILES or bool(_SWEEP_PLOT.fullmatch(p.name))
+
+
+def _entries(folder: Path) -> list[Path]:
+    """A folder's entries but vmss-sim's own temporaries (left by a killed run)."""
+    return [p for p in folder.iterdir() if not _TEMPORARY.fullmatch(p.name)]
+
+
+def _own_manifest(path: Path) -> bool:
+    """A manifest.json as vmss-sim writes it: an object with its command, seed and replications."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (isinstance(info, dict) and info.get("command") in COMMANDS
+            and "seed" in info and "replications" in info)
+
+
+def check_output_dir(target: Path, own: Callable[[Path], bool] = is_own_output) -> Path:
+    """The folder to write to, refused (OutputError) unless it is new, empty, or an earlier
+    output of vmss-sim that `own` recognises (it is then replaced). A symbolic link stands for
+    the folder it points to. Checked before any work, so a refusal costs nothing."""
+    target = _real(Path(target))
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a folder; expected a folder to write to")
-    if target.is_dir() and any(target.iterdir()) and not any(
-            (target / m).exists() for m in OUTPUT_MARKERS):
+    if target.is_dir() and any(target.iterdir()) and not own(target):
         raise OutputError(f"{target}: a folder with files vmss-sim did not write; expected a new "
                           "or empty folder, or an earlier output of vmss-sim (it is replaced)")
-    if target.resolve() == Path.cwd().resolve() or target.resolve() == Path.home().resolve():
+    if target.resolve() in (Path.cwd().resolve(), Path.home().resolve()):
         raise OutputError(f"{target}: expected a folder of its own, not the working or home folder")
     return target
 
 
+def check_output_file(path: Path, signature: str) -> Path:
+    """A file to write, refused (OutputError) unless it is new or an earlier output of vmss-sim:
+    a file whose first 4,096 bytes hold `signature` (the header vmss-sim writes)."""
+    path = _real(Path(path))
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; expected a file name")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                own = signature in fh.read(4096).decode("utf-8", "replace")
+        except OSError:
+            own = False
+        if not own:
+            raise OutputError(f"{path}: a file vmss-sim did not write; expected a new file, or "
+                              "an earlier output of the same command (it is replaced)")
+    return path
+
+
+def _real(path: Path) -> Path:
+    """The path to write to, checked before any work: a symbolic link stands for its target,
+    and every folder on the way must be a folder that can be written in."""
+    try:
+        if path.is_symlink():
+            path = path.resolve(strict=False)
+    except (OSError, RuntimeError) as err:  # a loop of links
+        raise OutputError(f"{path}: {err}; expected a file or folder path") from None
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"{path}: {ancestor} is a file, not a folder; expected a path of folders")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {ancestor} (permission denied)")
+    return path
+
+
 @contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
+def atomic_dir(target: Path, own: Callable[[Path], bool] = is_own_output) -> Iterator[Path]:
     """Yield a temporary folder that replaces `target` only if the block completes.
 
-    Only a new or empty folder, or an earlier output of vmss-sim, is ever replaced."""
-    target = check_output_dir(Path(target))
+    Only a new or empty folder, or an earlier output of vmss-sim, is ever replaced; folders
+    made on the way to it are removed again if the block fails."""
+    target = check_output_dir(Path(target), own)
+    made = [p for p in target.parents if not p.exists()]  # innermost first
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target.parent, target.name)
     tmp = own_temporary(target, "tmp")
@@ -71,6 +172,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made if not target.exists() else ():
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 _HOST = socket.gethostname()
@@ -198,9 +302,23 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise OutputError(f"{run_dir}: not a run folder (no manifest.json)")
     try:
-        return json.loads(path.read_text())
-    except (ValueError, OSError) as err:
-        raise OutputError(f"{path}: unreadable ({err}); expected the JSON vmss-sim wrote") from None
+        info = json.loads(path.read_text())
+    except (ValueError, OSError, RecursionError) as err:
+        raise OutputError(f"{path}: unreadable ({type(err).__name__}); expected the JSON "
+                          "vmss-sim wrote") from None
+    if not isinstance(info, dict):
+        raise OutputError(f"{path}: a JSON {type(info).__name__}; expected the object vmss-sim "
+                          "wrote")
+    return info
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet file vmss-sim wrote, or OutputError if it is missing, truncated or corrupt."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a damaged file
+        raise OutputError(f"{path}: unreadable ({type(err).__name__}); expected the Parquet "
+                          "file vmss-sim wrote") from None
 
 
 def read_run(run_dir: Path) -> tuple[Scenario, pd.DataFrame, dict[str, Any]]:
@@ -211,4 +329,8 @@ def read_run(run_dir: Path) -> tuple[Scenario, pd.DataFrame, dict[str, Any]]:
         raise OutputError(f"{run_dir}: not the folder of a `vmss-sim run` (it needs manifest.json "
                           "and events.parquet)")
     scenario = parse_scenario(info["scenario"], source=str(Path(run_dir) / "manifest.json"))
-    return scenario, pd.read_parquet(events_path), info
+    events = read_table(events_path)
+    problem = event_column_problem(events, EVENT_COLUMNS)
+    if problem:
+        raise OutputError(f"{events_path}: {problem}; expected the event log vmss-sim writes")
+    return scenario, events, info

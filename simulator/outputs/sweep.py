@@ -17,7 +17,7 @@ import json
 import math
 import os
 import shutil
-import tomllib
+import warnings
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,16 @@ import pandas as pd
 
 from ..engine.runner import SCHEDULER_TIMEOUT_S, Collector, cap_workers, chunks, execute
 from ..model.loading import load_scenario
-from ..model.schema import Scenario, ScenarioError
+from ..model.overrides import toml_value
+from ..model.schema import Scenario, ScenarioError, clip
 from .folders import (
     OutputError,
     atomic_dir,
     atomic_write,
     check_output_dir,
+    is_own_cell,
     read_manifest,
+    read_table,
     remove_stale_temporaries,
     scenario_record,
 )
@@ -75,13 +78,7 @@ def parse_grid(specs: list[str]) -> Grid:
         if path in grid:
             raise ScenarioError("--grid", [(path, "given twice; expected each key once, with "
                                                   "all its values")])
-        values = []
-        for item in raw.split(","):
-            try:
-                values.append(tomllib.loads(f"v = {item.strip()}")["v"])
-            except tomllib.TOMLDecodeError:
-                values.append(item.strip())
-        grid[path] = values
+        grid[path] = [toml_value(item, "--grid", path) for item in raw.split(",")]
     return check_grid(grid, "--grid")
 
 
@@ -141,7 +138,7 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
     with hold_sweep_folder(out) as out:
         _claim(out, cells)
         cells_dir = out / "cells"  # made by the first saved cell
-        pending = [c for c in cells if _saved_fingerprint(cells_dir / c.key) != prints[c]]
+        pending = [c for c in cells if not _saved(cells_dir / c.key, prints[c])]
         if on_skip is not None:
             on_skip((len(cells) - len(pending)) * replications)
         workers = cap_workers(workers, scheduler)
@@ -232,13 +229,24 @@ def sweep_table(out: Path, cells: list[Cell], table: str = "summary") -> pd.Data
                      ignore_index=True)
 
 
-def _saved_fingerprint(folder: Path) -> dict[str, Any] | None:
-    path = folder / "cell.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def _saved(folder: Path, print_: dict[str, Any]) -> bool:
+    """True if the cell was saved with this fingerprint and its tables read back. A damaged
+    cell (cell.json or a table missing, truncated or corrupt) is recomputed, with a warning."""
+    if not folder.exists():
+        return False
+    try:
+        saved = json.loads((folder / "cell.json").read_text())
+        for table in ("summary", "scale_sets"):
+            read_table(folder / f"{table}.parquet")
+        return saved == print_
+    except (OSError, ValueError, RecursionError) as err:  # OutputError is a ValueError
+        warnings.warn(f"sweep cell {folder} is damaged ({clip(str(err), 160)}); recomputing "
+                      "it", stacklevel=2)
+        return False
 
 
 def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, own=is_own_cell) as tmp:
         result.summary.to_parquet(tmp / "summary.parquet", index=False)
         result.scale_sets.to_parquet(tmp / "scale_sets.parquet", index=False)
         result.bands.to_parquet(tmp / "bands.parquet", index=False)
@@ -249,7 +257,7 @@ def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
 
 def read_cell(folder: Path, cell: Cell, table: str = "summary") -> pd.DataFrame:
     """A saved cell's table with the grid values as leading columns."""
-    frame = pd.read_parquet(folder / f"{table}.parquet")
+    frame = read_table(folder / f"{table}.parquet")
     for i, ((path, _), label) in enumerate(zip(cell.values, cell.labels)):
         frame.insert(i, path, label)
     frame.insert(len(cell.values), "cell", cell.key)
