@@ -214,9 +214,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     )
     grid = resolve_grid(args.file, args.overrides, args.grid)
     scenario = load_scenario(args.file, args.overrides)
-    out = _out(args, Path("results") / f"{scenario.name}-sweep")
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-sweep"
     start = time.perf_counter()
-    with hold_sweep_folder(out):  # the outputs too, not only the cells, are this sweep's
+    with hold_sweep_folder(out) as out:  # checked under the lock, before any work  # the outputs too, not only the cells, are this sweep's
         with _progress(cell_count(grid) * args.replications, args.quiet,
                        f"{cell_count(grid)} cells") as step:
             summary = run_sweep(args.file, grid, overrides=args.overrides,

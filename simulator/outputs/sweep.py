@@ -164,16 +164,24 @@ _HELD: set[Path] = set()  # sweep folders this process holds: the CLI's hold cov
 def hold_sweep_folder(out: Path) -> Iterator[Path]:
     """Hold `out` for this sweep alone, or raise OutputError at once if another sweep does.
 
-    Two sweeps writing one folder would replace each other's cells mid-write. The lock is
+    Two sweeps writing one folder would replace each other's cells mid-write, and a folder
+    another sweep is writing holds temporaries that no check from outside could tell from a
+    stranger's files: so the folder is locked first and checked after. The lock is
     flock on the folder itself: no lock file to leave behind, and the kernel releases it
     when the process ends, however it ends. A folder made here and left empty is removed.
     """
-    out = check_output_dir(Path(out))
+    out = Path(out)
     if out.resolve() in _HELD:
         yield out
         return
+    if out.exists() and not out.is_dir():
+        check_output_dir(out)  # raises, naming the file
     made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{out}: cannot be made ({err.strerror}); expected a folder to "
+                          "write to") from None
     fd = os.open(out, os.O_RDONLY)
     try:
         try:
@@ -181,6 +189,12 @@ def hold_sweep_folder(out: Path) -> Iterator[Path]:
         except BlockingIOError:
             raise OutputError(f"{out}: another vmss-sim sweep is writing to this folder; wait "
                               "for it to end, or choose another --out") from None
+        try:  # what the folder holds is judged under the lock: a sweep mid-write is no stranger
+            out = check_output_dir(out)
+        except OutputError:
+            if made:
+                out.rmdir()
+            raise
         _HELD.add(out.resolve())
         try:
             yield out
