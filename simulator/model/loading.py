@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from .checks import coherence_problems
+from .operations import Demand
 from .overrides import apply_overrides
 from .schema import Scenario, ScenarioError, SetCapacityAction, Trace
 
@@ -86,6 +87,9 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
                                                        base_dir), "trace": None})
             if m.trace else m for i, m in enumerate(scenario.fleet)]
         scenario = scenario.model_copy(update=update)
+    if scenario.demand is not None and scenario.demand.file is not None:
+        scenario = scenario.model_copy(update={"demand": _read_demand(
+            scenario.demand, source, base_dir or Path("."))})
     problems = coherence_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
@@ -94,10 +98,26 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
 
 def _read_trace(t: Trace, where: str, source: str, base_dir: Path) -> list[SetCapacityAction]:
     """The trace's rows as set_capacity actions; a bad file is a ScenarioError at `where`."""
-    path = base_dir / t.file
+    rows = _read_columns(t.file, (t.time_column, t.capacity_column), int, "a whole capacity",
+                         where, source, base_dir)
+    return [SetCapacityAction(at_min=at, action="set_capacity", capacity=cap) for at, cap in rows]
+
+
+def _read_demand(d: Demand, source: str, base_dir: Path) -> Demand:
+    """The demand trace with its file read into `points`."""
+    rows = _read_columns(d.file, (d.time_column, d.demand_column), float, "a demand",
+                         "demand.file", source, base_dir)
+    return d.model_copy(update={"file": None, "points": rows})
+
+
+def _read_columns(file: str, columns: tuple[str, str], value: type, what: str, where: str,
+                  source: str, base_dir: Path) -> list[tuple[float, Any]]:
+    """(time, value) rows of a CSV's two named columns, each >= 0 and finite; a bad file is a
+    ScenarioError at `where`."""
+    path = base_dir / file
     if not path.is_file():
         raise ScenarioError(source, [(where, f"trace file {str(path)!r} not found")])
-    rows: list[SetCapacityAction] = []
+    rows: list[tuple[float, Any]] = []
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's export may start with a BOM
     except (UnicodeDecodeError, OSError) as err:
@@ -105,20 +125,19 @@ def _read_trace(t: Trace, where: str, source: str, base_dir: Path) -> list[SetCa
                             ) from None
     reader = csv.DictReader(text.splitlines())
     cols = reader.fieldnames or []
-    for col in (t.time_column, t.capacity_column):
+    for col in columns:
         if col not in cols:
             raise ScenarioError(source, [(where, f"{path}: expected a column {col!r}; "
                                                  f"found {cols}")])
     for line, row in enumerate(reader, start=2):
         try:
-            at = float(row[t.time_column])
-            cap = int(row[t.capacity_column])
-            if at < 0 or cap < 0 or not math.isfinite(at):
+            at, v = float(row[columns[0]]), value(row[columns[1]])
+            if at < 0 or v < 0 or not (math.isfinite(at) and math.isfinite(v)):
                 raise ValueError
         except (TypeError, ValueError):
             raise ScenarioError(source, [(where, f"{path}, line {line}: expected a time >= 0 "
-                                                 f"and a whole capacity >= 0, got {dict(row)}")]) from None
-        rows.append(SetCapacityAction(at_min=at, action="set_capacity", capacity=cap))
+                                                 f"and {what} >= 0, got {dict(row)}")]) from None
+        rows.append((at, v))
     if not rows:
         raise ScenarioError(source, [(where, f"{path}: no rows")])
     return rows
