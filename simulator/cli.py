@@ -240,10 +240,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_gallery(args: argparse.Namespace) -> int:
     from .outputs.gallery import build_gallery
+    from .outputs.sweep import cell_count
     files = sorted(Path(args.scenarios).glob("*.toml"))
     if not files:
         raise UsageError(f"{args.scenarios}: no scenario files (*.toml)")
     names: dict[str, Path] = {}
+    runs = 0  # a run, the comparison's two arms, and a policy matrix's cells
     for path in files:  # every scenario and its arms must be valid before anything runs
         scenario = load_scenario(path)
         for arm in compare_arms(scenario)[:2]:
@@ -252,8 +254,9 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: named {scenario.name!r} like {names[scenario.name]}; "
                              "expected one gallery folder per scenario")
         names[scenario.name] = path
+        runs += 3 + (cell_count(dict(scenario.sweep.grid)) if scenario.sweep else 0)
     start = time.perf_counter()
-    with _progress(3 * len(files) * args.replications, args.quiet, "gallery") as step:
+    with _progress(runs * args.replications, args.quiet, "gallery") as step:
         index = build_gallery(Path(args.scenarios), Path(args.out), replications=args.replications,
                               seed=args.seed, workers=args.workers, progress=step)
     print(f"wrote {index} and {len(files)} scenarios' reports in "

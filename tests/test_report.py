@@ -59,6 +59,9 @@ def test_report_has_every_metric_and_valid_plots(arms, tmp_path):
     assert "How long until 100 Linux VMs are usable" in text
     assert f"{REPLICATIONS} replications" in text and "seed 3" in text
     metrics = [c for c in SUMMARY_COLUMNS if c not in ("replication", "hypothetical")]
+    # unserved demand is a column only when the scenario has a demand trace (this one has none)
+    assert set(metrics) - set(result.summary.columns) == {"unserved_demand_vm_minutes"}
+    metrics.remove("unserved_demand_vm_minutes")
     errors = [c for c in result.summary.columns if c.startswith("errors.")]
     assert errors  # the scenario's faults do occur
     for m in metrics + errors:

@@ -20,7 +20,7 @@ Log formats (CSV or Parquet, chosen by suffix, else by content):
     operation_id, operation, attempt, state, error, deletion_status), recognised by its columns. Each
     attempt's start row is paired with its end row; attempts abandoned at the create deadline
     (error ``ResilientCreateWindowExpired``) and attempts still running when the log ends are
-    skipped. Skipping censored attempts biases timeout rates slightly low when many attempts
+    skipped, and so are the rows of repairs and health faults. Skipping censored attempts biases timeout rates slightly low when many attempts
     are cut off (e.g. Windows, where a timed-out retry always is); with Linux timeouts and
     everyday rates the effect is far below the intervals' width.
 
@@ -49,6 +49,9 @@ EVENT_LOG_COLUMNS: tuple[str, ...] = ("replication", "time_min", "operation_id",
 OPERATIONS: tuple[str, ...] = ("create", "delete", "attach")
 #: Largest log calibrate reads (a resource bound: the whole log is held in memory).
 MAX_LOG_BYTES = 1_000_000_000
+
+#: Operations of a simulated log that are no create, delete or attach attempt (repairs, health).
+NOT_ATTEMPTS: tuple[str, ...] = ("health", "reimage", "restart")
 _CODE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
@@ -117,14 +120,16 @@ def event_column_problem(frame: pd.DataFrame, columns: Iterable[str]) -> str | N
 
 
 def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFrame:
-    """Pair each attempt's start row with its end row (format b)."""
+    """Pair each attempt's start row with its end row (format b). Rows of the operations
+    around resiliency (`health`, `reimage`, `restart`) carry no fault rates: they are left out."""
     ev = ev.reset_index(drop=True)
     labels = _row_labels(ev.index, unit)
+    ev = ev[~ev["operation"].isin(NOT_ATTEMPTS)]
     # operation ids are numbered per scale set: a fleet's log needs the scale set in the key
     key = [c for c in ("replication", "scale_set", "operation_id", "attempt") if c in ev.columns]
     k = ev.groupby(key, sort=False).cumcount()
     if (k > 1).any():
-        i = int(np.flatnonzero(k.to_numpy() > 1)[0])
+        i = int(k.index[k.to_numpy() > 1][0])
         raise CalibrationError(f"{source}, {labels[i]}: a third row for one attempt "
                                f"({', '.join(key)}) = "
                                f"{tuple(ev.loc[i, key].tolist())}; expected a start row and an end row")

@@ -241,7 +241,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def events_frame(rows: list) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
-    for col in ("scale_set", "operation", "state", "error", "deletion_status"):
+    for col in ("scale_set", "operation", "state", "error", "deletion_status", "cause"):
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
                          "operation_id": "int64", "attempt": "int64"})

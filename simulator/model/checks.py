@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from . import policy as P
+from .operations import operations_problems
 from .schema import (
     MAX_RETRIES,
     AttachAction,
@@ -23,8 +24,8 @@ from .schema import (
 def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
     """Checks across fields: horizon, orchestration, instance limits, rates within windows."""
     if not sc.fleet:
-        return _member_problems(sc, "", "timing")
-    problems: list[tuple[str, str]] = []
+        return _member_problems(sc, "", "timing") + operations_problems(sc)
+    problems: list[tuple[str, str]] = operations_problems(sc)
     fields_set = sc.model_fields_set
     for key in ("scale_set", "timeline", "trace"):
         if key in fields_set:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from .checks import coherence_problems
+from .operations import Demand
 from .overrides import apply_overrides, check_depth, too_deep
 from .schema import Scenario, ScenarioError, SetCapacityAction, Trace, clip
 
@@ -95,6 +97,9 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
                                                        base_dir), "trace": None})
             if m.trace else m for i, m in enumerate(scenario.fleet)]
         scenario = scenario.model_copy(update=update)
+    if scenario.demand is not None and scenario.demand.file is not None:
+        scenario = scenario.model_copy(update={"demand": _read_demand(
+            scenario.demand, source, base_dir or Path("."))})
     problems = coherence_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
@@ -102,30 +107,49 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
 
 
 def _read_trace(t: Trace, where: str, source: str, base_dir: Path) -> list[SetCapacityAction]:
-    """The trace's rows as set_capacity actions; a bad file is a ScenarioError at `where`.
+    """The trace's rows as set_capacity actions; a bad file is a ScenarioError at `where`."""
+    rows = _read_columns(t.file, (t.time_column, t.capacity_column), int, "a whole capacity",
+                         where, source, base_dir, "CSV trace")
+    return [SetCapacityAction(at_min=at, action="set_capacity", capacity=cap) for at, cap in rows]
+
+
+def _read_demand(d: Demand, source: str, base_dir: Path) -> Demand:
+    """The demand trace with its file read into `points`."""
+    rows = _read_columns(d.file, (d.time_column, d.demand_column), float, "a demand",
+                         "demand.file", source, base_dir, "CSV demand trace")
+    return d.model_copy(update={"file": None, "points": rows})
+
+
+def _read_columns(file: str, columns: tuple[str, str], value: type, what: str, where: str,
+                  source: str, base_dir: Path, kind: str) -> list[tuple[float, Any]]:
+    """(time, value) rows of a CSV's two named columns, each >= 0 and finite; a bad file is a
+    ScenarioError at `where`.
 
     Messages quote the column names expected and found and the offending values of those
     columns, never other content: a trace may point at a file that is not a trace at all."""
-    path = base_dir / t.file
-    text = read_text(path, source, where, "CSV trace")
-    rows: list[SetCapacityAction] = []
+    path = base_dir / file
+    text = read_text(path, source, where, kind)
+    rows: list[tuple[float, Any]] = []
     reader = csv.DictReader(text.splitlines())
+    time_col, value_col = columns
     try:
         cols = reader.fieldnames or []
-        for col in (t.time_column, t.capacity_column):
+        for col in columns:
             if col not in cols:
                 raise ScenarioError(source, [(where, f"{path}: expected a column {col!r}; found "
                                                      f"{_column_names(cols)}")])
         for line, row in enumerate(reader, start=2):
-            at, cap = row[t.time_column], row[t.capacity_column]
+            raw_at, raw_v = row[time_col], row[value_col]
             try:
-                rows.append(SetCapacityAction(at_min=float(at), action="set_capacity",
-                                              capacity=int(cap)))
+                at, v = float(raw_at), value(raw_v)
+                if at < 0 or v < 0 or not (math.isfinite(at) and math.isfinite(v)):
+                    raise ValueError
             except (TypeError, ValueError):
                 raise ScenarioError(source, [(where, (
-                    f"{path}, line {line}: expected a time >= 0 in {t.time_column!r} and a whole "
-                    f"capacity >= 0 in {t.capacity_column!r}, got {clip(repr(at), 40)} and "
-                    f"{clip(repr(cap), 40)}"))]) from None
+                    f"{path}, line {line}: expected a time >= 0 in {time_col!r} and {what} >= 0 "
+                    f"in {value_col!r}, got {clip(repr(raw_at), 40)} and "
+                    f"{clip(repr(raw_v), 40)}"))]) from None
+            rows.append((at, v))
     except csv.Error as err:  # a field past the csv module's limit, a NUL byte, ...
         raise ScenarioError(source, [(where, f"{path}, line {reader.line_num + 1}: not a CSV line "
                                              f"({type(err).__name__}: {clip(str(err), 60)})")]

@@ -30,6 +30,7 @@ from pydantic import (
 
 from . import policy as P
 from .distributions import Distribution, Fixed, Lognormal
+from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
@@ -103,6 +104,7 @@ class ScaleSetSpec(_Strict):
     custom_image: bool = Field(False, description="Uniform, multiple placement groups: 600 limit")
     scale_in_policy: Literal["Default", "NewestVM", "OldestVM"] = "Default"
     resiliencyPolicy: ResiliencyPolicyBody = ResiliencyPolicyBody()
+    automaticRepairsPolicy: AutomaticRepairsPolicy = AutomaticRepairsPolicy()
 
     @property
     def instance_limit(self) -> int:
@@ -181,6 +183,7 @@ class ScriptedFault(_Strict):
 class Faults(_RateTable):
     windows: list[FaultWindow] = []
     scripted: list[ScriptedFault] = []
+    health: Health = Health()
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -201,6 +204,8 @@ class Timing(_Strict):
     delete_backoff_min: NonNegativeFloat = 1.0
     delete_backoff_factor: Annotated[float, Field(ge=1.0)] = 2.0
     delete_backoff_max_min: NonNegativeFloat = 10.0
+    reimage_duration: Distribution = Lognormal(median=6.0, sigma=0.3)  # repairs; no public figure
+    restart_duration: Distribution = Lognormal(median=2.0, sigma=0.3)
 
 
 #: Retries one operation may make (a resource bound: a what-if past it is refused, not run).
@@ -335,6 +340,9 @@ class Scenario(_Strict):
     compare: Optional[CompareArms] = None
     fleet: list[FleetMember] = []
     sweep: Optional[SweepSpec] = None
+    demand: Optional[Demand] = None
+    autoscale: Optional[AutoscaleProfile] = None
+    operations: Operations = Operations()
 
     def members(self) -> list["Scenario"]:
         """The scale sets to simulate, each as a single-scale-set scenario (a fleet of one

@@ -15,12 +15,13 @@ import pandas as pd
 
 from ..analysis.stats import Interval, mean_ci, quantile_ci, wilson_ci
 from ..model import policy as P
+from ..model.operations import UNHEALTHY
 
 CONFIDENCE = 0.95
 _QUANTILES = [0.05, 0.5, 0.95]  # the median and the 90% band across replications
 _ATTEMPTS = {"create": "create_attempts", "delete": "delete_attempts",
              "attach": "attach_operations"}
-_COUNTS = ["target", P.CREATING, P.SUCCEEDED, P.FAILED, P.DELETING]
+_COUNTS = ["target", P.CREATING, P.SUCCEEDED, P.FAILED, P.DELETING, UNHEALTHY]
 
 
 def _col(summary: pd.DataFrame, name: str) -> np.ndarray:
@@ -70,7 +71,8 @@ def fleet_series(ts: pd.DataFrame) -> pd.DataFrame:
     """
     if "scale_set" not in ts.columns:
         return ts
-    return ts.groupby(["replication", "time_min"], as_index=False)[_COUNTS].sum()
+    counts = [c for c in _COUNTS if c in ts.columns]
+    return ts.groupby(["replication", "time_min"], as_index=False)[counts].sum()
 
 
 def _quantiles(values: Iterable[float]) -> np.ndarray:

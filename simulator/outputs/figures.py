@@ -39,9 +39,11 @@ def plot_capacity(ts: pd.DataFrame, path: Path, title: str) -> Path:
     for ax in (top,):
         ax.step(target.index, target["p50"], where="post", color="black", ls="--", lw=1.2,
                 label="target (median)")
-    for ax, col, colour, label in ((top, "Succeeded", "tab:green", "usable (Succeeded)"),
-                                   (bottom, "Creating", "tab:blue", "Creating"),
-                                   (bottom, "Failed", "tab:red", "Failed")):
+    panels = [(top, "Succeeded", "tab:green", "usable (Succeeded)"),
+              (bottom, "Creating", "tab:blue", "Creating"), (bottom, "Failed", "tab:red", "Failed")]
+    if "Unhealthy" in ts.columns and ts["Unhealthy"].any():  # drawn only when there are some
+        panels.append((bottom, "Unhealthy", "tab:purple", "Unhealthy"))
+    for ax, col, colour, label in panels:
         b = _band(ts, col)
         ax.fill_between(b.index, b["p05"], b["p95"], color=colour, alpha=0.25, step="post",
                         label=f"{label}: 5–95% of runs")

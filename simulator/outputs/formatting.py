@@ -61,6 +61,24 @@ METRICS: dict[str, tuple[str, str]] = {
                                  "(rounded up) was first usable (runs that reached it)"),
     "failed_vm_minutes": ("VM-min", "VM-minutes spent Failed (between delete retries too)"),
     "capacity_shortfall_vm_minutes": ("VM-min", "VM-minutes of usable capacity below target"),
+    "unhealthy_vms": ("VMs", "VMs unhealthy at the end (Succeeded but not usable, awaiting or "
+                             "under repair)"),
+    "unhealthy_vm_minutes": ("VM-min", "VM-minutes spent unhealthy"),
+    "paid_vm_minutes": ("VM-min", "VM-minutes paid: every instance that exists, Creating, "
+                                  "Failed, unhealthy and Deleting included"),
+    "unserved_demand_vm_minutes": ("VM-min", "VM-minutes of demand beyond the usable VMs "
+                                             "(demand / vm_capacity minus usable, when above)"),
+    "repairs_started": ("operations", "automatic instance repairs started"),
+    "repairs_done": ("operations", "repairs that ended with a usable VM (Replace: the new VM "
+                                   "Succeeded and the old one deleted)"),
+    "repairs_failed": ("operations", "repairs that did not (Replace: the new VM or the delete "
+                                     "ended Failed, or the replacement was refused)"),
+    "cleanup_deletions": ("VMs", "Failed VMs the clean-up runbook deleted"),
+    "cleanup_replacements": ("VMs", "VMs the clean-up runbook created to restore capacity"),
+    "autoscale_scale_outs": ("operations", "autoscale scale-outs (rules, minimum, default)"),
+    "autoscale_scale_ins": ("operations", "autoscale scale-ins (rules, maximum)"),
+    "autoscale_flapping_skips": ("operations", "autoscale scale-ins skipped because they would "
+                                               "trigger a scale-out at once (flapping)"),
 }
 RESOLUTION = {"VMs": 0.5, "operations": 0.5, "attempts": 0.5, "min": 0.5, "VM-min": 5.0,
               "share": 0.005}

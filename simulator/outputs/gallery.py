@@ -8,6 +8,7 @@ ignores, so trying a scenario never touches the committed gallery.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ from ..engine.runner import simulate
 from ..model.loading import load_scenario
 from ..model.overrides import compare_arms
 from .folders import (
+    _write_json,
     atomic_dir,
     atomic_write,
     check_output_file,
@@ -25,6 +27,8 @@ from .folders import (
     write_compare,
     write_run,
 )
+from .matrix import write_matrix
+from .sweep import run_sweep
 
 GALLERY_SEED = 20261126
 GALLERY_REPLICATIONS = 200
@@ -54,8 +58,30 @@ def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICA
                   manifest(arms[0], seed=seed, replications=replications,
                            wall_time_s=time.perf_counter() - start, command="gallery compare",
                            labels=list(labels), arm_a_overrides=a_set, arm_b_overrides=b_set))
-    return {"name": scenario.name, "question": _question(scenario.description),
-            "labels": " vs ".join(labels)}
+    entry = {"name": scenario.name, "question": _question(scenario.description),
+             "labels": " vs ".join(labels)}
+    if scenario.sweep is not None:
+        build_matrix(path, out / scenario.name / "matrix", replications=replications, seed=seed,
+                     workers=workers, progress=progress)
+        entry["matrix"] = "matrix/matrix.md"
+    return entry
+
+
+def build_matrix(path: Path, out: Path, *, replications: int, seed: int, workers: int = 1,
+                 progress: Callable[[int], None] | None = None) -> None:
+    """The scenario's `[sweep.grid]` as a policy matrix: its small table and one figure (the
+    sweep's cells are run in a temporary folder; only the answer is kept)."""
+    scenario = load_scenario(path)
+    grid = dict(scenario.sweep.grid)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_sweep(path, grid, replications=replications, seed=seed,
+                            out=Path(tmp) / "sweep", workers=workers, progress=progress)
+    with atomic_dir(out) as tmp:
+        write_matrix(summary, grid, tmp, scenario.name, seed)
+        _write_json(tmp / "manifest.json", manifest(
+            scenario, seed=seed, replications=replications, command="gallery matrix",
+            wall_time_s=time.perf_counter() - start, scenario_file=path.as_posix(), grid=grid))
 
 
 def build_gallery(scenarios: Path, results: Path, *, replications: int = GALLERY_REPLICATIONS,
@@ -84,8 +110,9 @@ def write_index(out: Path, entries: list[dict[str, str]], replications: int, see
         n = f"gallery/{e['name']}"
         plots = ", ".join(f"[{p}]({n}/{p}.png)" for p in ("capacity", "time_to_target",
                                                           "failure_rates"))
+        matrix = f"; [policy matrix]({n}/{e['matrix']})" if e.get("matrix") else ""
         lines.append(f"| {e['name']} | {e['question']} | [report.md]({n}/report.md) | {plots} | "
-                     f"[{e['labels']}]({n}/compare/compare.md) |")
+                     f"[{e['labels']}]({n}/compare/compare.md){matrix} |")
     atomic_write(out / "README.md", "\n".join(lines) + "\n")
 
 

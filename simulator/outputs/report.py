@@ -154,7 +154,29 @@ def _answer(summary: pd.DataFrame, horizon: float) -> list[str]:
                    f"({_pct(props.get('delete operations that ended Failed', na))} of deletes); "
                    f"retries spent {ci['delete_retries']} per run, recovering "
                    f"{ci['deletes_recovered_by_retry']} deletes per run.")
-    return out
+    return out + _operations_answer(ci)
+
+
+def _operations_answer(ci: dict[str, Interval]) -> list[str]:
+    """The operations around resiliency, when the run has any (README Semantics)."""
+    est = {m: iv.estimate for m, iv in ci.items()}
+    parts = []
+    if "unserved_demand_vm_minutes" in ci:
+        parts.append(f"unserved demand {ci['unserved_demand_vm_minutes']} VM-minutes per run")
+    if est.get("unhealthy_vm_minutes") or est.get("repairs_started"):
+        parts.append(f"{ci['unhealthy_vm_minutes']} unhealthy VM-minutes per run; repairs "
+                     f"{ci['repairs_done']} done and {ci['repairs_failed']} failed per run")
+    if est.get("cleanup_deletions"):
+        parts.append(f"the clean-up deleted {ci['cleanup_deletions']} Failed VMs and created "
+                     f"{ci['cleanup_replacements']} per run")
+    if est.get("autoscale_scale_outs") or est.get("autoscale_scale_ins"):
+        parts.append(f"autoscale scaled out {ci['autoscale_scale_outs']} and in "
+                     f"{ci['autoscale_scale_ins']} times per run "
+                     f"({ci['autoscale_flapping_skips']} scale-ins skipped as flapping)")
+    if not parts:
+        return []
+    return [f"- **Operations:** {'; '.join(parts)}; {ci['paid_vm_minutes']} VM-minutes paid "
+            "per run."]
 
 
 def _precision(summary: pd.DataFrame) -> list[str]:
