@@ -17,8 +17,6 @@ from typing import Annotated, Literal, Optional, Sequence
 
 import numpy as np
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -28,6 +26,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .tables import StrictTable
 
 #: Tally bucket of a Succeeded VM whose application health is Unhealthy (and of one under a
 #: Reimage or Restart repair): it exists and is paid for, but it is not usable.
@@ -44,9 +44,7 @@ _HEALTH_STREAM = 7001  # spawn keys of the health draws, apart from faults.Attem
 _ISO = re.compile(r"^P(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+_Table = StrictTable
 
 
 def iso_minutes(text: str) -> float:
@@ -136,7 +134,8 @@ class Demand(_Table):
     time_column: str = "minute"
     demand_column: str = "demand"
     vm_capacity: PositiveFloat = 1.0
-    points: list[tuple[NonNegativeFloat, NonNegativeFloat]] = []
+    #: [minute, demand] pairs; a TOML array is a list, so the pair is not held to be a tuple
+    points: list[Annotated[tuple[NonNegativeFloat, NonNegativeFloat], Field(strict=False)]] = []
 
     @model_validator(mode="after")
     def _one_source(self) -> "Demand":

@@ -31,6 +31,7 @@ from pydantic import (
 from . import policy as P
 from .distributions import Distribution, Fixed, Lognormal
 from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
+from .tables import StrictTable
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
@@ -59,13 +60,7 @@ def clip(text: str, most: int = 120) -> str:
     return text if len(text) <= most else text[:most - 3] + "..."
 
 
-class _Strict(BaseModel):
-    """No unknown keys, no infinities, and strict scalars: a number is not a string, a count not
-    a boolean or a float (`"5"`, `true` and `5.0` are errors for a count); a whole number is
-    accepted where a float is expected (`horizon_min = 60`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False, strict=True)
+_Strict = StrictTable  # the schema's tables, and those of operations.py, share one base
 
 
 # --- scale set ---------------------------------------------------------------------------------
