@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 import threading
@@ -17,17 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from . import arguments as A
 from .analysis.observed_log import CalibrationError
 from .engine.runner import (
     SCHEDULER_TIMEOUT_S,
     SimulationResult,
     default_workers,
-    scheduler_address,
     simulate,
 )
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
-from .model.schema import ScenarioError, clip
+from .model.schema import ScenarioError
 from .outputs.folders import OutputError, atomic_write, check_output_dir, check_output_file
 
 
@@ -56,68 +55,6 @@ def _sigterm_unwinds() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-#: Most replications a command runs (a resource bound: more is a typo, not a wish for a
-#: narrower interval; 100,000 already make it 30 times narrower than 100 do).
-MAX_REPLICATIONS = 100_000
-
-
-def _count(text: str, least: int = 0, most: int | None = None) -> int:
-    """An argparse type: a whole number >= least (and <= most)."""
-    expected = f"a whole number >= {least}" + ("" if most is None else f" and <= {most:,}")
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < least or (most is not None and value > most):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {clip(repr(text), 40)}")
-    return value
-
-
-def _replications(text: str) -> int:
-    return _count(text, 1, MAX_REPLICATIONS)
-
-
-def _port(text: str) -> int:
-    return _count(text, 0, 65535)
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {clip(repr(text), 40)}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {clip(repr(text), 40)}")
-    return value
-
-
-#: Most validate-model --scale: its largest case (400 replications) runs 40,000 at most.
-MAX_SCALE = 100
-
-
-def _scale(text: str) -> float:
-    value = _finite(text)
-    if not 0 < value <= MAX_SCALE:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 and at most {MAX_SCALE}, "
-                                         f"got {clip(repr(text), 40)}")
-    return value
-
-
-def _scheduler(text: str) -> str:
-    """An argparse type: a Dask scheduler address (checked for form only, before any work)."""
-    try:
-        return scheduler_address(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 @contextmanager
@@ -325,10 +262,10 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int) -> None:
-    p.add_argument("--replications", "-n", type=_replications, default=replications,
-                   help=f"at most {MAX_REPLICATIONS:,} (default {replications})")
-    p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
-    p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
+    p.add_argument("--replications", "-n", type=A.replications, default=replications,
+                   help=f"at most {A.MAX_REPLICATIONS:,} (default {replications})")
+    p.add_argument("--seed", type=A.count, default=seed, help=f"a whole number >= 0 (default {seed})")
+    p.add_argument("--workers", "-w", type=lambda t: A.count(t, 1), default=default_workers(),
                    help="local worker processes, at most one per core (default: all cores; "
                         "1 runs in-process)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -337,9 +274,9 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_repetition_args(p, replications=100, seed=0)
     p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
-    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
+    p.add_argument("--scheduler", metavar="ADDRESS", type=A.scheduler,
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--scheduler-timeout", type=_positive, default=SCHEDULER_TIMEOUT_S,
+    p.add_argument("--scheduler-timeout", type=A.positive, default=SCHEDULER_TIMEOUT_S,
                    metavar="SECONDS", help="how long the scheduler may take to answer "
                                            f"(default {SCHEDULER_TIMEOUT_S:g})")
 
@@ -379,9 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate-model",
                        help="compare the simulator with closed-form answers: a verdict per case")
-    p.add_argument("--scale", type=_scale, default=1.0,
+    p.add_argument("--scale", type=A.scale, default=1.0,
                    help="multiply every case's replications (default 1, at most 100)")
-    p.add_argument("--seed", type=_count, default=None)
+    p.add_argument("--seed", type=A.count, default=None)
     p.set_defaults(func=_cmd_validate_model)
 
     p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
@@ -403,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resiliency-view",
                        help="the VMs at a moment of a run, as GET ...?$expand=resiliencyView JSON")
     p.add_argument("run_dir", help="a folder written by vmss-sim run")
-    p.add_argument("--at", type=_finite, required=True, metavar="MINUTE")
-    p.add_argument("--replication", type=_count, default=0)
+    p.add_argument("--at", type=A.finite, required=True, metavar="MINUTE")
+    p.add_argument("--replication", type=A.count, default=0)
     p.add_argument("--scale-set", help="which scale set of a fleet (a single one needs none)")
     p.set_defaults(func=_cmd_view)
 
@@ -416,10 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a value of the scenario file")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                                                        "127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8765, help="default 8765; 0 picks a free port")
-    p.add_argument("--seed", type=_count, default=0, help="a whole number >= 0 (default 0)")
+    p.add_argument("--port", type=A.port, default=8765, help="default 8765; 0 picks a free port")
+    p.add_argument("--seed", type=A.count, default=0, help="a whole number >= 0 (default 0)")
     clock = p.add_mutually_exclusive_group()
-    clock.add_argument("--speed", type=_positive, default=60.0,
+    clock.add_argument("--speed", type=A.positive, default=60.0,
                        help="simulated minutes per real second (default 60)")
     clock.add_argument("--manual-clock", action="store_true",
                        help="the clock moves only on POST /_emulator/advance?minutes=M")

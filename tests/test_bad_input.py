@@ -379,7 +379,8 @@ def test_command_line_numbers_name_the_option_and_the_expectation(argv, words, c
 
 
 def test_replications_bound_is_the_documented_one():
-    from simulator.cli import MAX_REPLICATIONS, build_parser
+    from simulator.arguments import MAX_REPLICATIONS
+    from simulator.cli import build_parser
     args = build_parser().parse_args(["run", "x.toml", "-n", str(MAX_REPLICATIONS)])
     assert args.replications == MAX_REPLICATIONS == 100_000
 

@@ -112,6 +112,8 @@ def event_column_problem(frame: pd.DataFrame, columns: Iterable[str]) -> str | N
             ok, expected = is_integer_dtype(col), "whole numbers"
         elif kind is float:
             ok, expected = is_numeric_dtype(col) and not is_bool_dtype(col), "numbers"
+        elif kind is bool:
+            ok, expected = is_bool_dtype(col), "true or false"
         else:
             ok, expected = is_string_dtype(col) or bool(col.isna().all()), "text"
         if not ok:

@@ -35,17 +35,19 @@ class OutputError(ValueError):
 
 #: The files vmss-sim writes into a run, comparison or sweep folder; a sweep also writes a
 #: `sweep-<key>.png` per swept key and its cells in `cells/<id>/`, and a gallery run holds its
-#: comparison in `compare/`.
+#: comparison in `compare/` and, for a scenario with a `[sweep.grid]`, its policy matrix in
+#: `matrix/`.
 OUTPUT_FILES = frozenset({
     "manifest.json", "report.md", "summary.csv", "scale_sets.csv", "events.parquet",
     "timeseries.parquet", "capacity.png", "time_to_target.png", "failure_rates.png",
     "compare.md", "compare.csv", "compare_capacity.png", "summary_a.csv", "summary_b.csv",
-    "summary.parquet", "scale_sets.parquet", "sweep.md"})
+    "summary.parquet", "scale_sets.parquet", "sweep.md", "matrix.md", "matrix.csv",
+    "matrix.png"})
 #: The files of one sweep cell.
 CELL_FILES = frozenset({"cell.json", "summary.parquet", "scale_sets.parquet", "bands.parquet",
                         "events.parquet"})
 #: The `command` of every manifest vmss-sim writes.
-COMMANDS = ("run", "compare", "sweep", "gallery", "gallery compare")
+COMMANDS = ("run", "compare", "sweep", "gallery", "gallery compare", "gallery matrix")
 _SWEEP_PLOT = re.compile(r"sweep-[A-Za-z0-9-]*\.png")
 _CELL_ID = re.compile(r"[0-9a-f]{12}")
 _TEMPORARY = re.compile(r"\..+\.(tmp|old)(-.*)?")  # what atomic_dir and atomic_write leave
@@ -78,7 +80,7 @@ def _is_output(p: Path) -> bool:
         return all(_CELL_ID.fullmatch(c.name) and c.is_dir() and is_own_cell(c)
                    for c in _entries(p))
     if p.is_dir():
-        return p.name == "compare" and is_own_output(p)
+        return p.name in ("compare", "matrix") and is_own_output(p)
     return p.name in OUTPUT_FILES or bool(_SWEEP_PLOT.fullmatch(p.name))
 
 
