@@ -618,3 +618,27 @@ def test_input_files_past_their_size_bound_are_refused_unread(kind, tmp_path, ca
         path.write_text('horizon_min = 60\n[trace]\nfile = "big.csv"\n')
     assert main(["calibrate" if kind == "log" else "validate", str(path)]) == 2
     assert "bytes; expected a" in clean_error(capsys)
+
+
+def test_a_message_lists_each_problem_once_and_at_most_20():
+    err = ScenarioError("s.toml", [(f"k{i}", "bad") for i in range(25)] + [("k0", "bad")])
+    lines = str(err).splitlines()
+    assert len(lines) == 21 and lines[0] == "s.toml: k0: bad"
+    assert lines[-1] == "s.toml: ... and 5 more problems"
+
+
+# --- found by tests/test_fuzz_input.py ---------------------------------------------------------
+def test_a_swept_key_cannot_be_a_column_of_the_sweeps_tables(tiny, tmp_path, capsys):
+    assert main(["sweep", str(tiny), "--grid", "scale_set={}", "-q",
+                 "--out", str(tmp_path / "sw")]) == 2  # scale_set={} is a valid override
+    assert "--grid: scale_set: names a whole table" in clean_error(capsys)
+
+
+def test_a_sweep_over_integers_past_64_bits_shows_them_as_text(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY + '[[faults.scripted]]\nvm = 0\noperation = "create"\n'
+                           'attempts = [1]\noutcome = "AllocationFailed"\n')
+    assert main(["sweep", str(path), "--grid", f"faults.scripted.0.attempts.0=1,{10 ** 30}",
+                 "-n", "1", "-w", "1", "-q", "--out", str(tmp_path / "sw")]) == 0
+    column = pd.read_parquet(tmp_path / "sw" / "summary.parquet")["faults.scripted.0.attempts.0"]
+    assert list(column) == ["1", str(10 ** 30)]

@@ -179,8 +179,9 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
         bad = ~np.isfinite(t.to_numpy()) | is_bool_dtype(df[col])  # True is not a minute
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise CalibrationError(f"{source}, {rows[i]}: {col} {clip(repr(df[col].iloc[i]), 60)}; "
-                                   "expected a finite number of minutes")
+            raise CalibrationError(f"{source}, {rows[i]}: {col} "
+                                   f"{clip(repr(df[col].iloc[i]), 60)}; expected a finite "
+                                   "number of minutes")
         times[col] = t.to_numpy()
     back = times["end_min"] < times["start_min"]
     if back.any():
@@ -192,8 +193,9 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
     if not ok.all():
         i = int(np.flatnonzero(~ok.to_numpy(dtype=bool))[0])
         raise CalibrationError(
-            f"{source}, {rows[i]}: unknown outcome {clip(repr(df['outcome'].iloc[i]), 60)}; expected "
-            "'Succeeded' or an Azure error code in CamelCase (e.g. OSProvisioningTimedOut)")
+            f"{source}, {rows[i]}: unknown outcome {clip(repr(df['outcome'].iloc[i]), 60)}; "
+            "expected 'Succeeded' or an Azure error code in CamelCase (e.g. "
+            "OSProvisioningTimedOut)")
     out = pd.DataFrame({"operation": op.astype(str).to_numpy(), "start_min": times["start_min"],
                         "end_min": times["end_min"], "outcome": outcome.astype(str).to_numpy(),
                         "duration_min": times["end_min"] - times["start_min"], "row": rows})

@@ -82,13 +82,21 @@ def parse_grid(specs: list[str]) -> Grid:
     return check_grid(grid, "--grid")
 
 
+#: The columns of a sweep's tables besides the swept keys (a swept key cannot be one).
+TABLE_COLUMNS = ("cell", "replication", "scale_set")
+
+
 def check_grid(grid: Grid, source: str) -> Grid:
     """Each key's values must differ: two equal cells would be one cell run twice."""
     for path, values in grid.items():
         seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
         if len(set(seen)) != len(seen):
-            raise ScenarioError(source, [(path, f"repeats a value in {values}; expected distinct "
-                                                "values")])
+            raise ScenarioError(source, [(path, f"repeats a value in {clip(str(values))}; "
+                                                "expected distinct values")])
+        if path in TABLE_COLUMNS:
+            raise ScenarioError(source, [(path, "names a whole table that is also a column of "
+                                                "the sweep's tables; expected a key inside it, "
+                                                f"e.g. {path}.name")])
     return grid
 
 
@@ -106,8 +114,9 @@ def resolve_grid(file: str | Path, overrides: list[str], specs: list[str]) -> Gr
 
 def grid_cells(grid: Grid) -> list[Cell]:
     keys = list(grid)
-    textual = {k for k, values in grid.items()
-               if any(isinstance(v, (dict, list)) for v in values)}  # one type per column
+    textual = {k for k, values in grid.items()  # one type per column, one a column can hold
+               if any(isinstance(v, (dict, list)) or isinstance(v, int) and not -2**63 <= v < 2**63
+                      for v in values)}
     return [Cell(tuple(zip(keys, combo)),
                  tuple(json.dumps(v, sort_keys=True) if k in textual else v
                        for k, v in zip(keys, combo)))
