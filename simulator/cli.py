@@ -14,13 +14,14 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import arguments as A
 from .analysis.observed_log import CalibrationError
 from .engine.runner import (
     SCHEDULER_TIMEOUT_S,
     SimulationResult,
+    TooManyEvents,
     default_workers,
     simulate,
 )
@@ -66,12 +67,13 @@ def _progress(total: int, quiet: bool, desc: str) -> Iterator:
         yield bar.update
 
 
-def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[SimulationResult, float]:
+def _simulate(scenario, args: argparse.Namespace, desc: str, **options: Any
+              ) -> tuple[SimulationResult, float]:
     start = time.perf_counter()
     with _progress(args.replications, args.quiet, desc) as step:
         result = simulate(scenario, replications=args.replications, seed=args.seed,
                           workers=args.workers, scheduler=args.scheduler,
-                          scheduler_timeout=args.scheduler_timeout, progress=step)
+                          scheduler_timeout=args.scheduler_timeout, progress=step, **options)
     return result, time.perf_counter() - start
 
 
@@ -98,14 +100,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .outputs.folders import manifest, write_run
+    from .outputs.folders import atomic_dir, event_log, fill_run, manifest
     from .outputs.report import key_figures
     scenario = load_scenario(args.file, args.overrides)
     out = _out(args, Path("results") / scenario.name)
-    result, wall = _simulate(scenario, args, scenario.name)
-    info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
-                    overrides=args.overrides, command="run")
-    write_run(result, out, info)
+    with atomic_dir(out) as tmp:
+        with event_log(tmp / "events.parquet") as write:  # as the run goes: memory stays flat
+            result, wall = _simulate(scenario, args, scenario.name, on_events=write)
+        info = manifest(scenario, seed=args.seed, replications=args.replications,
+                        wall_time_s=wall, overrides=args.overrides, command="run")
+        fill_run(result, tmp, info)
     print(key_figures(result))
     print(f"\nwrote {out}/ (report.md, summary.csv, events.parquet, plots) in {wall:.1f} s")
     return 0
@@ -125,8 +129,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     arm_a = load_scenario(args.file, args.overrides + a_set)
     arm_b = load_scenario(args.file, args.overrides + b_set)
     out = _out(args, Path("results") / f"{arm_a.name}-compare")
-    a, wall_a = _simulate(arm_a, args, labels[0])
-    b, wall_b = _simulate(arm_b, args, labels[1])
+    a, wall_a = _simulate(arm_a, args, labels[0], keep_events=False)  # a comparison writes none
+    b, wall_b = _simulate(arm_b, args, labels[1], keep_events=False)
     info = manifest(arm_a, seed=args.seed, replications=args.replications,
                     wall_time_s=wall_a + wall_b, command="compare", labels=list(labels),
                     arm_a_overrides=args.overrides + a_set, arm_b_overrides=args.overrides + b_set)
@@ -384,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _sigterm_unwinds():
             return args.func(args)
-    except (ScenarioError, UsageError, CalibrationError, OutputError) as err:
+    except (ScenarioError, UsageError, CalibrationError, OutputError, TooManyEvents) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a folder or file the OS refuses, a scheduler that does not answer

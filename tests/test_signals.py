@@ -173,3 +173,24 @@ def test_a_file_written_in_place_leaves_no_stale_temporary(tmp_path):
     (tmp_path / f".sweep.md.vmss-sim-tmp-{host}-{dead}-0123abcd").write_text("half")
     atomic_write(tmp_path / "sweep.md", "# whole\n")
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.md"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_run_stopped_while_writing_leaves_nothing_after_the_next(tmp_path, session, sig):
+    """A run writes its event log into a hidden folder as it goes: SIGTERM removes it at once,
+    and after SIGKILL the next run into the same place does."""
+    from simulator.cli import main
+    proc = start(["run", SCENARIO, "-n", "20000", "-w", "1", "-q", "--out", "out"], tmp_path)
+    session.append(proc)
+    deadline = time.monotonic() + 120
+    while (not (hidden := list(tmp_path.glob(".out.vmss-sim-tmp-*/events.parquet")))
+           and proc.poll() is None and time.monotonic() < deadline):
+        time.sleep(0.05)
+    assert hidden, "the run should be writing its event log by now"
+    os.kill(proc.pid, sig)
+    proc.communicate(timeout=60)
+    assert [p.name for p in tmp_path.iterdir()] == ([] if sig == signal.SIGTERM
+                                                    else [hidden[0].parent.name])
+    assert main(["run", SCENARIO, "-n", "2", "-w", "1", "-q",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -35,7 +35,7 @@ class SimulationResult:
     `summary` has one fleet-wide row per replication (for a single scale set, its own row),
     `scale_sets` one row per replication and scale set, `bands` the exact median and 90% band
     of the counts over time; `events` and `timeseries` (the per-replication samples) are empty
-    unless kept.
+    unless kept (events passed to `on_events` are not kept).
     """
 
     scenario: Scenario
@@ -83,20 +83,54 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
                  times, np.stack(grids))
 
 
+#: the most events simulate() and a sweep's cell keep in memory (about 100 bytes each as a
+#: frame, twice that while the chunks are joined); past it they stop with TooManyEvents
+MAX_KEPT_EVENTS = 10_000_000
+
+
+class TooManyEvents(ValueError):
+    """A run would keep more events in memory than `max_events`."""
+
+
 class Collector:
     """Gathers one scenario's chunks as they finish, in flat memory: each chunk's count grids
     are folded into the bands at once; only its small frames are kept, to be put in
-    replication order at the end."""
+    replication order at the end. Events are kept (at most `max_events`), or passed to
+    `on_events` in replication order and dropped."""
 
-    def __init__(self, scenario: Scenario, seed: int, replications: int):
+    def __init__(self, scenario: Scenario, seed: int, replications: int, *,
+                 on_events: Callable[[pd.DataFrame], None] | None = None,
+                 max_events: int | None = None):
         self.scenario, self.seed, self.replications = scenario, seed, replications
         self.bands = new_bands(scenario)
         self.chunks: list[tuple[int, Chunk]] = []
+        self.on_events, self.kept_events = on_events, 0
+        self.max_events = MAX_KEPT_EVENTS if max_events is None else max_events
+        self.early: dict[int, tuple[int, pd.DataFrame]] = {}  # first replication -> (next, events)
+        self.next_replication = 0
 
     def add(self, part: list[int], chunk: Chunk) -> None:
         self.bands.add(chunk.times, chunk.grids)
         chunk.grids = None
+        if self.on_events is not None:
+            self._pass_on(part, chunk.events)
+            chunk.events = events_frame([])  # not a slice: that would keep the chunk's buffers
+        elif (kept := self.kept_events + len(chunk.events)) > self.max_events:
+            raise TooManyEvents(
+                f"this run has more than {self.max_events:,} events to keep in memory; keep "
+                "fewer (fewer replications, or keep_events=False; for a sweep, no --events), or "
+                "stream them to a file (simulate(on_events=...), as `vmss-sim run` does)")
+        else:
+            self.kept_events = kept
         self.chunks.append((part[0], chunk))
+
+    def _pass_on(self, part: list[int], events: pd.DataFrame) -> None:
+        """Pass events on in replication order: a chunk that finished before an earlier one
+        waits for it (with a few workers, a few chunks at most)."""
+        self.early[part[0]] = (part[-1] + 1, events)
+        while self.next_replication in self.early:
+            self.next_replication, ready = self.early.pop(self.next_replication)
+            self.on_events(ready)
 
     def result(self) -> SimulationResult:
         ordered = [chunk for _, chunk in sorted(self.chunks, key=lambda fc: fc[0])]
@@ -211,20 +245,28 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
              keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
              scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+             progress: Callable[[int], None] | None = None,
+             on_events: Callable[[pd.DataFrame], None] | None = None,
+             max_events: int | None = None) -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
     `workers` > 1 runs them in a local process pool (at most one worker per core);
     `scheduler` (a Dask scheduler address) runs them on a dask.distributed cluster, which
     must answer within `scheduler_timeout` seconds. The result is the same bit for bit
     either way.
+
+    Events are kept in `result.events`, at most `max_events` of them (default
+    MAX_KEPT_EVENTS; more raise TooManyEvents), unless `on_events` is given: then each
+    chunk's events go to it, in replication order, as the run goes, and are not kept, so
+    memory does not grow with them.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
     workers = cap_workers(workers, scheduler)
     jobs = [(None, scenario, seed, part) for part in chunks(range(replications), workers)]
-    collector = Collector(scenario, seed, replications)
+    collector = Collector(scenario, seed, replications, on_events=on_events,
+                          max_events=max_events)
     with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
                          workers=workers, scheduler=scheduler,
                          scheduler_timeout=scheduler_timeout)) as results:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..analysis.observed_log import event_column_problem
 from ..engine.records import EVENT_COLUMNS
+from ..engine.runner import events_frame
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 
@@ -248,17 +249,49 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
 
     `parquet=False` leaves out the event log and samples (the gallery keeps only what reads).
     """
-    from .report import write_report
     with atomic_dir(out_dir) as tmp:
         if parquet:
             result.events.to_parquet(tmp / "events.parquet", index=False)
-            result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
-        result.summary.to_csv(tmp / "summary.csv", index=False)
-        if len(result.scale_sets) > len(result.summary):
-            result.scale_sets.to_csv(tmp / "scale_sets.csv", index=False)
-        write_report(result, tmp)
-        _write_json(tmp / "manifest.json", info)
+        fill_run(result, tmp, info, samples=parquet)
     return Path(out_dir)
+
+
+def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True) -> None:
+    """Write all of a run's files but its event log into `folder`: that comes whole
+    (write_run) or as the run goes (event_log, for `vmss-sim run`)."""
+    from .report import write_report
+    if samples:
+        result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
+    result.summary.to_csv(folder / "summary.csv", index=False)
+    if len(result.scale_sets) > len(result.summary):
+        result.scale_sets.to_csv(folder / "scale_sets.csv", index=False)
+    write_report(result, folder)
+    _write_json(folder / "manifest.json", info)
+
+
+@contextlib.contextmanager
+def event_log(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A writer of an events.parquet that takes the events a chunk at a time (a row group
+    each), so that a run's memory does not grow with its events. The file reads back as
+    `SimulationResult.events` would, and exists (empty) even if no event came."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    writer: pq.ParquetWriter | None = None
+
+    def write(frame: pd.DataFrame) -> None:
+        nonlocal writer
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+
+    try:
+        yield write
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        events_frame([]).to_parquet(path, index=False)
 
 
 def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any]
