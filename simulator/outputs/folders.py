@@ -94,10 +94,12 @@ def manifest(scenario: Scenario, *, seed: int, replications: int, wall_time_s: f
     }
 
 
-def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = True) -> Path:
+def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = True,
+              **report: Any) -> Path:
     """Write a run's files, its report and plots into `out_dir`, atomically.
 
-    `parquet=False` leaves out the event log and samples (the gallery keeps only what reads).
+    `parquet=False` leaves out the event log and samples (the gallery keeps only what reads);
+    `report` goes to `report.write_report` (e.g. `at`, the `--at` minutes' table).
     """
     from .report import write_report
     with atomic_dir(out_dir) as tmp:
@@ -107,21 +109,22 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
         result.summary.to_csv(tmp / "summary.csv", index=False)
         if len(result.scale_sets) > len(result.summary):
             result.scale_sets.to_csv(tmp / "scale_sets.csv", index=False)
-        write_report(result, tmp)
+        write_report(result, tmp, **report)
         _write_json(tmp / "manifest.json", info)
     return Path(out_dir)
 
 
-def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any]
-                  ) -> pd.DataFrame:
-    """Write both arms' summaries, the paired comparison and its report, atomically."""
-    from .compare_report import compare_table, write_compare_report
+def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any],
+                  **report: Any) -> pd.DataFrame:
+    """Write both arms' summaries, the paired comparison and its report, atomically
+    (`report` goes to `compare_report.write_compare_report`, e.g. `at`)."""
+    from .compare_report import results_table, write_compare_report
     with atomic_dir(out_dir) as tmp:
         a.summary.to_csv(tmp / "summary_a.csv", index=False)
         b.summary.to_csv(tmp / "summary_b.csv", index=False)
-        table = compare_table(a.summary, b.summary)
+        table = results_table(a, b)
         table.to_csv(tmp / "compare.csv", index=False)
-        write_compare_report(a, b, labels, tmp)
+        write_compare_report(a, b, labels, tmp, table=table, **report)
         _write_json(tmp / "manifest.json", info)
     return table
 
