@@ -137,10 +137,12 @@ def _answer(table: pd.DataFrame, la: str, lb: str) -> tuple[list[str], list[str]
         if not iv.contains(0.0):
             more = "higher" if row.diff > 0 else "lower"
             if row.diff < 0:  # "lower by 4.9 [4.0, 5.8]" reads better than "by -4.9"
-                d = _fmt(Interval(-iv.estimate, -iv.high, -iv.low, iv.n, iv.method), unit)
-            unit_text = " (percentage points)" if unit == "share" else f" {unit}"
-            answer.append(f"- `{m}` is **{more}** under {la} than under {lb} by {d}{unit_text} "
-                          f"per run (means {_val(row.mean_a, unit)} vs {_val(row.mean_b, unit)}).")
+                iv = Interval(-iv.estimate, -iv.high, -iv.low, iv.n, iv.method)
+            # a share differs in percentage points; a count, a time, VM-minutes per run
+            by = (f"{iv.format(scale=100)} percentage points" if unit == "share"
+                  else f"{_fmt(iv, unit)} {unit} per run")
+            answer.append(f"- `{m}` is **{more}** under {la} than under {lb} by {by} "
+                          f"(means {_val(row.mean_a, unit)} vs {_val(row.mean_b, unit)}).")
         elif v.conclusive:
             same.append(f"`{m}`")
         elif v.needed is not None:
