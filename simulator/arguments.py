@@ -8,8 +8,15 @@ from __future__ import annotations
 import argparse
 import math
 
-from .engine.runner import scheduler_address
-from .model.schema import clip
+#: How long a Dask scheduler may take to answer, by default (the runner's own default, kept
+#: here so that `--help` need not import the runner).
+SCHEDULER_TIMEOUT_S = 10.0
+
+
+def clip(text: str, most: int) -> str:
+    """`text`, cut to `most` characters: a message quotes what it got, never a whole file."""
+    from .model.schema import clip as _clip
+    return _clip(text, most)
 
 #: Most replications a command runs (a resource bound: more is a typo, not a wish for a
 #: narrower interval; 100,000 already make it 30 times narrower than 100 do).
@@ -67,7 +74,24 @@ def scale(text: str) -> float:
 
 def scheduler(text: str) -> str:
     """An argparse type: a Dask scheduler address (checked for form only, before any work)."""
+    from .engine.runner import scheduler_address
     try:
         return scheduler_address(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def minutes(text: str) -> list[float]:
+    """`30,60` -> [30.0, 60.0]; the range is checked against the scenario's horizon later."""
+    try:
+        return [finite(part) for part in text.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected minutes separated by commas, e.g. 30,60; "
+                                         f"got {clip(repr(text), 40)}") from None
+
+
+def share(text: str) -> float:
+    value = finite(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], e.g. 0.95; got {text}")
+    return value

@@ -244,28 +244,32 @@ def manifest(scenario: Scenario, *, seed: int, replications: int, wall_time_s: f
     }
 
 
-def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = True) -> Path:
+def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = True,
+              **report: Any) -> Path:
     """Write a run's files, its report and plots into `out_dir`, atomically.
 
-    `parquet=False` leaves out the event log and samples (the gallery keeps only what reads).
+    `parquet=False` leaves out the event log and samples (the gallery keeps only what reads);
+    `report` goes to `report.write_report` (e.g. `at`, the `--at` minutes' table).
     """
     with atomic_dir(out_dir) as tmp:
         if parquet:
             result.events.to_parquet(tmp / "events.parquet", index=False)
-        fill_run(result, tmp, info, samples=parquet)
+        fill_run(result, tmp, info, samples=parquet, **report)
     return Path(out_dir)
 
 
-def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True) -> None:
+def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True,
+             **report: Any) -> None:
     """Write all of a run's files but its event log into `folder`: that comes whole
-    (write_run) or as the run goes (event_log, for `vmss-sim run`)."""
+    (write_run) or as the run goes (event_log, for `vmss-sim run`); `report` goes to
+    `report.write_report` (e.g. `at`)."""
     from .report import write_report
     if samples:
         result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
     result.summary.to_csv(folder / "summary.csv", index=False)
     if len(result.scale_sets) > len(result.summary):
         result.scale_sets.to_csv(folder / "scale_sets.csv", index=False)
-    write_report(result, folder)
+    write_report(result, folder, **report)
     _write_json(folder / "manifest.json", info)
 
 
@@ -294,16 +298,17 @@ def event_log(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
         events_frame([]).to_parquet(path, index=False)
 
 
-def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any]
-                  ) -> pd.DataFrame:
-    """Write both arms' summaries, the paired comparison and its report, atomically."""
-    from .compare_report import compare_table, write_compare_report
+def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any],
+                  **report: Any) -> pd.DataFrame:
+    """Write both arms' summaries, the paired comparison and its report, atomically
+    (`report` goes to `compare_report.write_compare_report`, e.g. `at`)."""
+    from .compare_report import results_table, write_compare_report
     with atomic_dir(out_dir) as tmp:
         a.summary.to_csv(tmp / "summary_a.csv", index=False)
         b.summary.to_csv(tmp / "summary_b.csv", index=False)
-        table = compare_table(a.summary, b.summary)
+        table = results_table(a, b)
         table.to_csv(tmp / "compare.csv", index=False)
-        write_compare_report(a, b, labels, tmp)
+        write_compare_report(a, b, labels, tmp, table=table, **report)
         _write_json(tmp / "manifest.json", info)
     return table
 

@@ -20,6 +20,7 @@ import shutil
 import warnings
 from contextlib import closing
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -32,7 +33,6 @@ from ..model.schema import Scenario, ScenarioError, clip
 from .folders import (
     OutputError,
     atomic_dir,
-    atomic_write,
     check_output_dir,
     is_own_cell,
     read_manifest,
@@ -69,7 +69,8 @@ class Cell:
 
 
 def parse_grid(specs: list[str]) -> Grid:
-    """`path=v1,v2,...` (each value a TOML literal, else a string) -> {path: [values]}."""
+    """`path=v1,v2,...` (each value a TOML literal, else a string, or a range
+    `start:stop:step`) -> {path: [values]}."""
     grid: Grid = {}
     for spec in specs:
         if "=" not in spec or not spec.split("=", 1)[1]:
@@ -78,8 +79,38 @@ def parse_grid(specs: list[str]) -> Grid:
         if path in grid:
             raise ScenarioError("--grid", [(path, "given twice; expected each key once, with "
                                                   "all its values")])
-        grid[path] = [toml_value(item, "--grid", path) for item in raw.split(",")]
+        values = []
+        for item in (part.strip() for part in raw.split(",")):
+            expanded = _grid_range(path, item)
+            values += [toml_value(item, "--grid", path)] if expanded is None else expanded
+        grid[path] = values
     return check_grid(grid, "--grid")
+
+
+MAX_RANGE_VALUES = 1000
+
+
+def _grid_range(path: str, item: str) -> list[Any] | None:
+    """`start:stop:step` -> start, start + step, ... up to stop, stop included when it falls on
+    the step. Counted in decimals, so 0:0.3:0.1 gives 0, 0.1, 0.2, 0.3 (not 0.30000000000000004);
+    whole numbers stay whole. None when the item is not three numbers."""
+    parts = item.split(":")
+    if len(parts) != 3:
+        return None
+    try:
+        start, stop, step = (Decimal(p.strip()) for p in parts)
+    except InvalidOperation:
+        return None
+    if not all(v.is_finite() for v in (start, stop, step)) or step <= 0 or stop < start:
+        raise ScenarioError("--grid", [(path, f"{item!r}: expected start:stop:step with "
+                                              "step > 0 and stop >= start")])
+    count = int((stop - start) / step) + 1
+    if count > MAX_RANGE_VALUES:
+        raise ScenarioError("--grid", [(path, f"{item!r} gives {count:,} values; expected at "
+                                              f"most {MAX_RANGE_VALUES:,}")])
+    whole = all(v == v.to_integral_value() and "." not in p and "e" not in p.lower()
+                for v, p in zip((start, stop, step), parts))
+    return [int(start + k * step) if whole else float(start + k * step) for k in range(count)]
 
 
 #: The columns of a sweep's tables besides the swept keys (a swept key cannot be one).
@@ -124,26 +155,28 @@ def grid_cells(grid: Grid) -> list[Cell]:
 
 
 def fingerprint(cell: Cell, scenario: Scenario, seed: int, replications: int,
-                keep_events: bool) -> dict[str, Any]:
+                keep_events: bool, keep_timeseries: bool = False) -> dict[str, Any]:
     return {"values": [list(v) for v in cell.values], "seed": seed, "replications": replications,
-            "events": keep_events, "scenario": scenario_record(scenario)}
+            "events": keep_events, "scenario": scenario_record(scenario),
+            **({"timeseries": True} if keep_timeseries else {})}
 
 
 def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = None,
               replications: int = 100, seed: int = 0, out: Path, workers: int = 1,
               scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
-              keep_events: bool = False,
+              keep_events: bool = False, keep_timeseries: bool = False,
               progress: Callable[[int], None] | None = None,
               on_skip: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep; return one summary row per replication of every cell.
 
     Every cell's scenario is validated before anything runs or is written.
+    `keep_timeseries` saves each cell's capacity samples too (what `--at` reads).
     """
     overrides = overrides or []
     cells = grid_cells(check_grid(grid, "--grid"))
     scenarios = {cell: cell.scenario(file, overrides) for cell in cells}
-    prints = {cell: fingerprint(cell, scenarios[cell], seed, replications, keep_events)
-              for cell in cells}
+    prints = {cell: fingerprint(cell, scenarios[cell], seed, replications, keep_events,
+                                keep_timeseries) for cell in cells}
     with hold_sweep_folder(out) as out:
         _claim(out, cells)
         cells_dir = out / "cells"  # made by the first saved cell
@@ -154,7 +187,7 @@ def run_sweep(file: str | Path, grid: Grid, *, overrides: list[str] | None = Non
         parts = chunks(range(replications), workers)
         jobs = [(cell, scenarios[cell], seed, part) for cell in pending for part in parts]
         collectors = {cell: Collector(scenarios[cell], seed, replications) for cell in pending}
-        with closing(execute(jobs, keep_events=keep_events, keep_timeseries=False,
+        with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
                              workers=workers, scheduler=scheduler,
                              scheduler_timeout=scheduler_timeout)) as results:
             for cell, part, chunk in results:
@@ -275,6 +308,8 @@ def _save_cell(folder: Path, result, print_: dict[str, Any]) -> None:
         result.bands.to_parquet(tmp / "bands.parquet", index=False)
         if len(result.events):
             result.events.to_parquet(tmp / "events.parquet", index=False)
+        if len(result.timeseries):
+            result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
         (tmp / "cell.json").write_text(json.dumps(print_, indent=1, default=str))
 
 
@@ -289,120 +324,3 @@ def read_cell(folder: Path, cell: Cell, table: str = "summary") -> pd.DataFrame:
 
 def cell_count(grid: Grid) -> int:
     return math.prod(len(v) for v in grid.values())
-
-
-# --- the sweep's report -------------------------------------------------------------------------
-#: (column, label, kind, denominator): "mean" -> t interval over replications, "share" ->
-#: pooled Wilson interval of column / denominator column.
-KEY_METRICS: tuple[tuple[str, str, str, str | None], ...] = (
-    ("usable_share", "usable share of target at horizon", "mean", None),
-    ("failed_vms", "Failed VMs at horizon", "mean", None),
-    ("creates_failed", "creates ending Failed", "share", "create_operations"),
-    ("time_to_95pct_min", "time to 95% of target (min)", "mean", None),
-    ("failed_vm_minutes", "Failed-VM-minutes", "mean", None),
-    ("deletes_failed", "deletes ending Failed", "share", "delete_operations"),
-)
-
-
-def cell_metrics(rows: pd.DataFrame) -> dict[str, Any]:
-    """Key metrics of one cell with 95% intervals (objects of `stats.Interval`)."""
-    from ..analysis.stats import mean_ci, wilson_ci
-    out: dict[str, Any] = {}
-    for col, _, kind, denom in KEY_METRICS:
-        if kind == "share":
-            out[col] = wilson_ci(int(rows[col].sum()), int(rows[denom].sum()))
-        else:
-            out[col] = mean_ci(rows[col])
-    return out
-
-
-def _metric_rows(frame: pd.DataFrame, group_by: list[str], shown: list[str]) -> list[str]:
-    """One markdown row per group (a cell, or a cell's scale set), showing `shown` columns."""
-    rows = []
-    for _, group in frame.groupby(group_by, sort=False):
-        metrics = cell_metrics(group)
-        cells = [metrics[c].format(scale=100 if kind == "share" else 1,
-                                   suffix="%" if kind == "share" else "")
-                 for c, _, kind, _ in KEY_METRICS]
-        rows.append("| " + " | ".join([str(group[k].iloc[0]) for k in shown] + cells) + " |")
-    return rows
-
-
-def _table_head(columns: list[str]) -> list[str]:
-    labels = columns + [label for _, label, _, _ in KEY_METRICS]
-    return ["| " + " | ".join(labels) + " |", "|" + "---|" * len(labels)]
-
-
-def write_sweep_outputs(summary: pd.DataFrame, grid: Grid, out: Path, info: dict[str, Any],
-                        scale_sets: pd.DataFrame | None = None) -> list[Path]:
-    """summary.parquet, sweep.md (a line per cell) and a plot per swept parameter; for a fleet
-    also scale_sets.parquet and a line per cell and scale set."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(out)
-    keys = list(grid)
-    written = [atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))]
-    per_cell = {cell: cell_metrics(rows) for cell, rows in summary.groupby("cell", sort=False)}
-    first = summary.drop_duplicates("cell").set_index("cell")
-    lines = [f"# Sweep of {info['scenario_name']}", "",
-             f"{len(per_cell)} cells x {info['replications']} replications, seed {info['seed']}; "
-             "every cell shares the seed (common random numbers). 95% intervals: Student t for "
-             "means, Wilson for shares (pooled over replications).", "",
-             *_table_head(keys), *_metric_rows(summary, ["cell"], keys)]
-    if scale_sets is not None:
-        written.append(atomic_write(out / "scale_sets.parquet",
-                                     lambda p: scale_sets.to_parquet(p, index=False)))
-        lines += ["", "## Per scale set", "", *_table_head(keys + ["scale set"]),
-                  *_metric_rows(scale_sets, ["cell", "scale_set"], keys + ["scale_set"])]
-    lines += ["", "Plots (one per swept parameter, lines for the other parameters' values):", ""]
-    for key in keys:
-        name = f"sweep-{_slug(key)}.png"
-        fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-        others = [k for k in keys if k != key]
-        groups = first.groupby(others, sort=False) if others else [((), first)]
-        for label, group in groups:
-            group = group.sort_values(key) if _sortable(group[key]) else group
-            for ax, (col, title, kind, _) in zip(axes.flat, KEY_METRICS):
-                ivs = [per_cell[c][col] for c in group.index]
-                scale = 100 if kind == "share" else 1
-                x = [str(v) for v in group[key]]
-                est = [iv.estimate * scale for iv in ivs]
-                err = [[_bar(iv.estimate - iv.low) * scale for iv in ivs],
-                       [_bar(iv.high - iv.estimate) * scale for iv in ivs]]
-                ax.errorbar(x, est, yerr=err, marker="o", capsize=3,
-                            label=", ".join(f"{_short(k)}={v}" for k, v in zip(others, _tuple(label))))
-                ax.set_title(title + (" (%)" if kind == "share" else ""), fontsize=9)
-                ax.set_xlabel(key, fontsize=8)
-        if others:
-            axes.flat[0].legend(fontsize=7)
-        fig.suptitle(f"{info['scenario_name']}: key metrics against {key} (95% CI)")
-        written.append(atomic_write(out / name, lambda p: fig.savefig(p, dpi=90, format="png")))
-        plt.close(fig)
-        lines.append(f"![{key}]({name})")
-    text = "\n".join(lines) + "\n"
-    written.append(atomic_write(out / "sweep.md", lambda p: Path(p).write_text(text)))
-    return written
-
-
-def _bar(length: float) -> float:
-    """An error bar's length: 0 where the interval is missing or rounding put it inside out."""
-    return 0.0 if math.isnan(length) else max(length, 0.0)
-
-
-def _short(key: str) -> str:
-    """A legend-sized name for a dotted key: its last two parts."""
-    return ".".join(key.split(".")[-2:])
-
-
-def _slug(key: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in key).strip("-")
-
-
-def _sortable(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series)
-
-
-def _tuple(label: Any) -> tuple:
-    return label if isinstance(label, tuple) else (label,)
