@@ -36,7 +36,7 @@ def count(text: str, least: int = 0, most: int | None = None) -> int:
     return value
 
 
-def replications(text: str) -> int:
+def replication_count(text: str) -> int:
     return count(text, 1, MAX_REPLICATIONS)
 
 
@@ -111,7 +111,7 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 def add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int,
                          what: str = "") -> None:
-    p.add_argument("--replications", "-n", type=replications, default=replications,
+    p.add_argument("--replications", "-n", type=replication_count, default=replications,
                    help=f"replications{what}, at most {MAX_REPLICATIONS:,} "
                         f"(default {replications})")
     p.add_argument("--seed", type=count, default=seed, help=f"a whole number >= 0 (default {seed})")

@@ -422,7 +422,7 @@ def test_an_earlier_output_is_replaced_even_with_a_stale_temporary(command, tiny
 
 def test_out_through_a_file_is_refused_before_simulating(tiny, tmp_path, capsys, monkeypatch):
     (tmp_path / "f.txt").write_text("x")
-    monkeypatch.setattr("simulator.cli.simulate", lambda *a, **k: pytest.fail("simulated"))
+    monkeypatch.setattr("simulator.engine.runner.simulate", lambda *a, **k: pytest.fail("simulated"))
     assert main(["run", str(tiny), "-q", "--out", str(tmp_path / "f.txt" / "sub")]) == 2
     assert "f.txt is a file, not a folder" in clean_error(capsys)
     assert main(["calibrate", "tests/data/calibration/end_before_start.csv",

@@ -42,8 +42,8 @@ OUTPUT_FILES = frozenset({
     "manifest.json", "report.md", "summary.csv", "scale_sets.csv", "events.parquet",
     "timeseries.parquet", "capacity.png", "time_to_target.png", "failure_rates.png",
     "compare.md", "compare.csv", "compare_capacity.png", "summary_a.csv", "summary_b.csv",
-    "summary.parquet", "scale_sets.parquet", "sweep.md", "matrix.md", "matrix.csv",
-    "matrix.png"})
+    "summary.parquet", "scale_sets.parquet", "sweep.md", "cells.csv", "at.csv", "matrix.md",
+    "matrix.csv", "matrix.png"})
 #: The files of one sweep cell.
 CELL_FILES = frozenset({"cell.json", "summary.parquet", "scale_sets.parquet", "bands.parquet",
                         "events.parquet"})
