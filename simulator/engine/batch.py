@@ -36,6 +36,7 @@ from .discrete_event import sample_grid
 from .records import SAMPLE_COLUMNS
 from .runner import Chunk, events_frame, run_chunk, typed_events
 
+TIMELINE = "timeline"  # the events' `cause` of an operation the timeline asked for
 VM_REPLICATIONS = 1 << 17  # VMs x replications computed together (memory grows with it)
 
 
@@ -86,10 +87,10 @@ def _slice(scenario: Scenario, seed: int, replications: list[int], keep_events: 
     grid = np.asarray(sample_grid(horizon, scenario.sample_step_min))
     grids, columns, totals = [], [], []
     for ss in sets:
-        counts = state_grid(ss.spells, reps, grid)
+        counts = state_grid(ss.spells, reps, grid)  # the live states, then Unhealthy
         target = ss.target_at(np.broadcast_to(grid, (reps, len(grid))))
         grids.append(np.concatenate([target[:, None, :], counts], axis=1))
-        failed, short = integrals(ss.spells, ss.owed_changes, reps, horizon)
+        minutes = integrals(ss.spells, ss.owed_changes, reps, horizon)
         orphaned = orphaned_at_end(ss.spells, reps)
         sorted_times, total = sorted_successes(ss.successes, reps)
         events = [(ss.clock.times[k], after, changed) for k, after, changed in ss.targets]
@@ -98,8 +99,8 @@ def _slice(scenario: Scenario, seed: int, replications: list[int], keep_events: 
         columns.append(summary_rows(
             replications, ss.name, counts[:, :, -1], grids[-1][:, 0, -1], orphaned, ss.owed,
             ss.counters, ss.errors, time_to_target(events, before, sorted_times, total),
-            failed, short, scenario.hypothetical))
-        totals.append((failed, short, orphaned))
+            minutes, scenario.hypothetical))
+        totals.append((minutes, orphaned))
     fallback: list[int] = []
     if len(sets) > 1:
         ttt, unsure = _fleet_time_to_target(sets, reps)
@@ -107,9 +108,9 @@ def _slice(scenario: Scenario, seed: int, replications: list[int], keep_events: 
         grids.append(sum(grids))
         fleet = summary_rows(
             replications, "(fleet)", sum(g[:, 1:, -1] for g in grids[:-1]), grids[-1][:, 0, -1],
-            sum(t[2] for t in totals), sum(ss.owed for ss in sets),
+            sum(t[1] for t in totals), sum(ss.owed for ss in sets),
             {k: sum(ss.counters[k] for ss in sets) for k in sets[0].counters},
-            _summed_errors(sets), ttt, sum(t[0] for t in totals), sum(t[1] for t in totals),
+            _summed_errors(sets), ttt, tuple(map(sum, zip(*(t[0] for t in totals)))),
             scenario.hypothetical)
         summary = pd.DataFrame(fleet)
         scale_sets = pd.DataFrame([rows[i] for i in range(reps) for rows in columns])
@@ -183,7 +184,12 @@ def _events(sets: list[BatchScaleSet], replications: list[int]) -> pd.DataFrame:
         "attempt": cols["attempt"][order],
         "state": np.array(STATES, object)[cols["state"][order]],
         "error": cols["error"][order], "deletion_status": cols["deletion_status"][order],
-        "in_capacity": cols["in_capacity"][order]})
+        "in_capacity": cols["in_capacity"][order],
+        # every operation the batch engine runs is the timeline's (a scale-in's deletes carry
+        # the cause of the scale-in that owed them: the timeline's too), and no VM is ever
+        # unhealthy: the operations of issue 13 send `auto` to SimPy (batch_coverage)
+        "cause": np.full(len(order), TIMELINE, object),
+        "unhealthy": np.zeros(len(order), bool)})
     return typed_events(frame)
 
 
@@ -191,7 +197,8 @@ def _samples(sets: list[BatchScaleSet], replications: list[int], grid: np.ndarra
              stacked: np.ndarray) -> pd.DataFrame:
     """The capacity samples, per replication, scale set and grid point."""
     reps, members, points = len(replications), len(sets), len(grid)
-    values = stacked[:, :members].transpose(0, 1, 3, 2).reshape(-1, 5).astype(np.int64)
+    values = stacked[:, :members].transpose(0, 1, 3, 2).reshape(
+        -1, len(SAMPLE_COLUMNS) - 3).astype(np.int64)
     frame = pd.DataFrame({
         "replication": np.repeat(np.asarray(replications, np.int64), members * points),
         "scale_set": np.tile(np.repeat(np.array([s.name for s in sets], object), points), reps),

@@ -1,14 +1,17 @@
 """Which engine runs a scenario: the batch engine whenever it covers every feature in use.
 
 The batch engine covers the scenario format field by field, as listed in `COVERED`. A field
-it does not know (one a later version of the format adds: zones, incidents, repairs, ...)
-makes `auto` fall back to the SimPy engine, the reference, as soon as a scenario sets it to
-anything but its default; so does an action, a distribution or an output column it does not
-know. The reason is recorded with the result (and in manifest.json).
+it does not know (one a later version of the format adds: zones, incidents, ...) or does not
+simulate (the operations around resiliency: `faults.health` and `automaticRepairsPolicy`,
+`operations.cleanup`, `demand`, `autoscale`) makes `auto` fall back to the SimPy engine, the
+reference, as soon as a scenario sets it to anything but its default or a setting that does
+nothing (`INERT`: repairs switched off, ...); so does an action, a distribution or an output
+column it does not know. The reason is recorded with the result
+(and in manifest.json).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel
 
@@ -38,19 +41,40 @@ COVERED: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, 
     "Timing": "os_provisioning_timeout_min vm_start_timeout_min create_duration "
               "create_error_duration delete_duration delete_error_duration attach_duration "
               "error_durations create_retry_delay_min delete_backoff_min delete_backoff_factor "
-              "delete_backoff_max_min",
+              "delete_backoff_max_min "
+              # only repairs use these, and repairs (faults.health) are not covered
+              "reimage_duration restart_duration",
     "Platform": "create_window_min delete_max_retries max_create_attempts",
     "FleetMember": "scale_set timeline trace faults timing",
     "Trace": "file time_column capacity_column",
     "CompareArms": "labels a b",
     "SweepSpec": "grid",
     **_DISTRIBUTIONS, **_ACTIONS}.items()}
+#: What the fields the batch engine leaves to SimPy do, for the reason it gives.
+FEATURES = {"automaticRepairsPolicy": "automatic instance repairs",
+            "health": "VMs turning unhealthy, and their repairs",
+            "operations": "clean-up runbooks", "demand": "a demand trace",
+            "autoscale": "autoscale feedback"}
+#: Fields the batch engine does not simulate, and when they change nothing: set so, they are
+#: covered (a repairs policy switched off, health faults at rate 0, clean-up runbooks all off).
+INERT = {"automaticRepairsPolicy": lambda policy: not policy.enabled,
+         "health": lambda health: not health.active,
+         "operations": lambda ops: not any(runbook.enabled for runbook in ops.cleanup)}
 #: The outputs the batch engine fills: a column added elsewhere sends runs to SimPy.
+#: (`cause` is always "timeline" and `unhealthy` False there: only the operations of issue 13,
+#: which it does not cover, start other operations or make a VM unhealthy.)
 EVENT_COLUMNS_FILLED = ("replication", "scale_set", "time_min", "vm", "operation_id",
                         "operation", "attempt", "state", "error", "deletion_status",
-                        "in_capacity")
+                        "in_capacity", "cause", "unhealthy")
 SAMPLE_COLUMNS_FILLED = ("replication", "scale_set", "time_min", "target", "Creating",
-                         "Succeeded", "Failed", "Deleting")
+                         "Succeeded", "Failed", "Deleting", "Unhealthy")
+#: The counters and figures of the operations around resiliency are 0 on the batch engine, as
+#: on SimPy without those operations (`unserved_demand_vm_minutes` is only written with a
+#: demand trace, which sends `auto` to SimPy).
+OPERATIONS_FILLED = frozenset(
+    "repairs_started repairs_done repairs_failed cleanup_deletions cleanup_replacements "
+    "autoscale_scale_outs autoscale_scale_ins autoscale_flapping_skips unhealthy_vms "
+    "unhealthy_vm_minutes unserved_demand_vm_minutes".split())
 COUNTERS_FILLED = frozenset(
     "create_operations create_attempts create_retries creates_failed creates_window_expired "
     "vms_recovered_by_retry attach_operations attaches_failed delete_operations "
@@ -59,7 +83,8 @@ COUNTERS_FILLED = frozenset(
 SUMMARY_FILLED = frozenset(
     "replication target_capacity usable_vms creating_vms failed_vms deleting_vms orphaned_vms "
     "scale_in_pending_vms usable_share time_to_target_min time_to_95pct_min failed_vm_minutes "
-    "capacity_shortfall_vm_minutes hypothetical".split()) | COUNTERS_FILLED
+    "capacity_shortfall_vm_minutes hypothetical paid_vm_minutes".split()) | COUNTERS_FILLED \
+    | OPERATIONS_FILLED
 
 
 class EngineError(ValueError):
@@ -75,31 +100,31 @@ def unsupported(scenario: Any, keep_events: bool = True) -> str | None:
                if c not in SUMMARY_FILLED | set(SAMPLE_COLUMNS_FILLED)]
     if unknown:
         return f"the summary has figures the batch engine does not compute: {', '.join(unknown)}"
-    return _uncovered(scenario, "")
+    fields = list(dict.fromkeys(_uncovered(scenario, "")))
+    return f"{', '.join(fields)}: not covered by the batch engine" if fields else None
 
 
-def _uncovered(node: Any, path: str) -> str | None:
+def _uncovered(node: Any, path: str) -> Iterator[str]:
+    """Every field under `node` that the batch engine does not cover, as it is set."""
     if isinstance(node, BaseModel):
         name = type(node).__name__
         known = COVERED.get(name)
         if known is None:
-            return f"{path.rstrip('.') or 'scenario'}: {name} is not covered by the batch engine"
+            yield f"{path.rstrip('.') or 'scenario'} (a {name})"
+            return
         for field, info in type(node).model_fields.items():
             value = getattr(node, field)
-            if field not in known:
-                if value != info.get_default(call_default_factory=True):
-                    return f"{path}{field}: not covered by the batch engine"
-            elif (why := _uncovered(value, f"{path}{field}.")) is not None:
-                return why
+            if field in known:
+                yield from _uncovered(value, f"{path}{field}.")
+            elif not (value == info.get_default(call_default_factory=True)
+                      or field in INERT and INERT[field](value)):
+                yield f"{path}{field}" + (f" ({FEATURES[field]})" if field in FEATURES else "")
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
-            if (why := _uncovered(value, f"{path}{i}.")) is not None:
-                return why
+            yield from _uncovered(value, f"{path}{i}.")
     elif isinstance(node, dict):
         for key, value in node.items():
-            if (why := _uncovered(value, f"{path}{key}.")) is not None:
-                return why
-    return None
+            yield from _uncovered(value, f"{path}{key}.")
 
 
 def choose_engine(scenario: Any, requested: str = "auto", keep_events: bool = True

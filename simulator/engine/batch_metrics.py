@@ -17,15 +17,18 @@ from collections import Counter
 
 import numpy as np
 
-from ..model import policy as P
 from .batch_ops import CREATING, DELETING, FAILED, SUCCEEDED
-from .metrics import Counters, Tally, near_target, summary_row
+from .metrics import BAND_COLUMNS, Counters, Tally, near_target, summary_row
 
 LIVE = (CREATING, SUCCEEDED, FAILED, DELETING)  # the order of P.LIVE_STATES and the samples
+#: The counts of a sample, in the order of the bands: the live states, then Unhealthy (Succeeded
+#: VMs whose health is Unhealthy), always 0 here: health is not covered (batch_coverage).
+COUNTED = BAND_COLUMNS[1:]
 
 
 def state_grid(spells: list[tuple], reps: int, grid: np.ndarray) -> np.ndarray:
-    """(replication, live state, grid point): how many VMs are in each state at each sample."""
+    """(replication, counted state, grid point): how many VMs are in each state (`COUNTED`)
+    at each sample."""
     g = len(grid) + 1
     up, down = [], []
     for state, rep, start, end, *_ in spells:
@@ -38,7 +41,9 @@ def state_grid(spells: list[tuple], reps: int, grid: np.ndarray) -> np.ndarray:
     if up:
         flat = (np.bincount(np.concatenate(up), minlength=size)
                 - np.bincount(np.concatenate(down), minlength=size))
-    return np.cumsum(flat.reshape(reps, len(LIVE), g), axis=2)[:, :, :-1]
+    live = np.cumsum(flat.reshape(reps, len(LIVE), g), axis=2)[:, :, :-1]
+    return np.concatenate([live, np.zeros((reps, len(COUNTED) - len(LIVE), g - 1), np.int64)],
+                          axis=1)
 
 
 def grid_index(grid: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -54,19 +59,23 @@ def grid_index(grid: np.ndarray, t: np.ndarray) -> np.ndarray:
     k += (k < last) & (grid[k] < t)
     return k + (t > grid[-1])
 def integrals(spells: list[tuple], owed_changes: list[tuple], reps: int, horizon: float
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(Failed-VM-minutes, capacity shortfall in VM-minutes) of one scale set.
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Failed-VM-minutes, capacity shortfall, paid VM-minutes) of one scale set.
 
     The shortfall, target minus usable VMs, is the minutes counted VMs spend Creating or
     Failed, less the minutes a scale-in was owed. Where something was owed the sum is exact
-    (`math.fsum`), so that owed minutes and the spells they match cancel to exactly 0."""
-    failed, short = np.zeros(reps), np.zeros(reps)
+    (`math.fsum`), so that owed minutes and the spells they match cancel to exactly 0. Paid
+    VM-minutes are the minutes instances exist, whatever their state."""
+    failed, short, paid = np.zeros(reps), np.zeros(reps), np.zeros(reps)
     owing = _owed_minutes(owed_changes, horizon)
     terms: dict[int, list[np.ndarray]] = {r: [] for r in owing}
     for state, rep, start, end, orphaned in spells:
-        if not len(rep) or state in (SUCCEEDED, DELETING):
+        if not len(rep):
             continue
         minutes = np.minimum(end, horizon) - start
+        paid += np.bincount(rep, minutes, reps)
+        if state in (SUCCEEDED, DELETING):
+            continue
         if state == FAILED:
             failed += np.bincount(rep, minutes, reps)
         counted = ~np.broadcast_to(orphaned, rep.shape)  # Creating, or Failed after its create
@@ -75,7 +84,7 @@ def integrals(spells: list[tuple], owed_changes: list[tuple], reps: int, horizon
             terms[r].append(minutes[counted & (rep == r)])
     for r, owed in owing.items():
         short[r] = math.fsum([*np.concatenate(terms[r]).tolist(), *(-m for m in owed)])
-    return failed, short
+    return failed, short, paid
 
 
 def _owed_minutes(owed_changes: list[tuple], horizon: float) -> dict[int, list[float]]:
@@ -167,15 +176,18 @@ def time_to_target(events: list[tuple[float, np.ndarray, np.ndarray]], u_before:
 def summary_rows(replications: list[int], name: str, counts: np.ndarray, target: np.ndarray,
                  orphaned: np.ndarray, owed: np.ndarray, counters: dict[str, np.ndarray],
                  errors: dict[tuple[str, str], np.ndarray],
-                 ttt: tuple[np.ndarray, np.ndarray], failed_min: np.ndarray,
-                 short_min: np.ndarray, hypothetical: bool) -> list[dict]:
+                 ttt: tuple[np.ndarray, np.ndarray],
+                 minutes: tuple[np.ndarray, np.ndarray, np.ndarray], hypothetical: bool
+                 ) -> list[dict]:
     """One summary row per replication, written by `metrics.summary_row` itself from a Tally
-    and Counters filled with the batch engine's figures."""
+    and Counters filled with the batch engine's figures (`counts` in `COUNTED` order,
+    `minutes` as `integrals` gives them)."""
+    failed_min, short_min, paid_min = minutes
     rows = []
     for i, r in enumerate(replications):
-        tally = Tally(counts=dict(zip(P.LIVE_STATES, counts[i].tolist())), target=int(target[i]),
+        tally = Tally(counts=dict(zip(COUNTED, counts[i].tolist())), target=int(target[i]),
                       orphaned=int(orphaned[i]), failed_vm_min=float(failed_min[i]),
-                      shortfall_vm_min=float(short_min[i]),
+                      shortfall_vm_min=float(short_min[i]), paid_vm_min=float(paid_min[i]),
                       time_to_target_min=float(ttt[0][i]), time_to_95pct_min=float(ttt[1][i]))
         tallied = Counters(**{k: int(v[i]) for k, v in counters.items()}, errors=Counter(
             {key: int(n[i]) for key, n in errors.items() if n[i]}))

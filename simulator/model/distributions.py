@@ -17,10 +17,19 @@ from statistics import NormalDist
 from typing import Annotated, Any, Callable, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    Strict,
+    model_validator,
+)
 
 _STD_NORMAL = NormalDist()
 _TINY = 1e-12
+MAX_SIGMA = 10.0
 Uniform = Union[float, np.ndarray]  # one uniform, or an array of them
 
 
@@ -99,7 +108,7 @@ def std_normal_inv_cdf(p: Uniform) -> Uniform:
 
 
 class _Distribution(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     def ppf(self, u: Uniform) -> Uniform:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -133,11 +142,14 @@ class Exponential(_Distribution):
 
 
 class Lognormal(_Distribution):
-    """Parametrised by its median (minutes) and the sigma of the underlying normal."""
+    """Parametrised by its median (minutes) and the sigma of the underlying normal.
+
+    Sigma is at most 10 (a 99th percentile 10^10 times the median): wider is no duration
+    anyone observed, and would overflow the inverse CDF."""
 
     kind: Literal["lognormal"] = "lognormal"
     median: PositiveFloat
-    sigma: float = Field(ge=0)
+    sigma: float = Field(ge=0, le=MAX_SIGMA)
 
     def ppf(self, u: Uniform) -> Uniform:
         u = _clip(u, _TINY, 1 - _TINY)
@@ -151,7 +163,7 @@ class Empirical(_Distribution):
     """Resamples observed durations (a bootstrap): each sample equally likely."""
 
     kind: Literal["empirical"] = "empirical"
-    samples: tuple[Annotated[float, Field(ge=0)], ...] = Field(min_length=1)
+    samples: tuple[Annotated[float, Strict(), Field(ge=0)], ...] = Field(min_length=1, strict=False)
 
     @model_validator(mode="after")
     def _sorted(self) -> "Empirical":
