@@ -22,7 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import load_scenario, parse_scenario, simulate
+from simulator.engine import batch_coverage
 from simulator.engine.batch_coverage import EngineError, choose_engine
+from simulator.model.operations import RUNS, in_use
 from tests.conftest import scenario, scripted
 from tests.test_capacity import settling_scenarios
 from tests.test_properties import HORIZON, PROPS, scenarios
@@ -87,7 +89,7 @@ def test_bundled_scenario_with_operations_falls_back_to_simpy_and_says_why(name)
 def with_inert_operations(draw, base: st.SearchStrategy) -> dict[str, Any]:
     """A scenario of `base`, now and then with the operations of issue 13 present but doing
     nothing (repairs off, health faults at rate 0, clean-up runbooks off, repair durations):
-    the batch engine covers them (`batch_coverage.INERT`)."""
+    the batch engine covers them (`model.operations.RUNS`)."""
     sc = copy.deepcopy(draw(base))
     if draw(st.booleans()):
         sc["scale_set"]["automaticRepairsPolicy"] = {
@@ -105,7 +107,7 @@ def with_inert_operations(draw, base: st.SearchStrategy) -> dict[str, Any]:
 @DIFF
 @given(with_inert_operations(scenarios()))
 def test_random_scenarios_give_the_same_numbers(sc):
-    assert choose_engine(parse_scenario(sc))[0] == "batch"
+    assert not in_use(parse_scenario(sc)) and choose_engine(parse_scenario(sc))[0] == "batch"
     assert_same_numbers(*both(sc))
 
 
@@ -277,7 +279,9 @@ def test_each_operation_of_issue_13_sends_auto_to_simpy_naming_it(field, value, 
     if field == "autoscale":  # autoscale acts on demand: both are named
         sc["demand"] = {"points": [[0, 2]]}
     engine, why = choose_engine(parse_scenario(sc))
-    assert engine == "simpy" and f"{field} ({words}): not covered" in why
+    assert in_use(parse_scenario(sc)) and set(batch_coverage.FEATURES) == set(RUNS)
+    assert engine == "simpy" and f"{field} ({words})" in why and why.endswith("not covered "
+                                                                              "by the batch engine")
     r = simulate(sc, replications=2)
     assert (r.engine, r.engine_note) == ("simpy", why)
     with pytest.raises(EngineError, match=words):

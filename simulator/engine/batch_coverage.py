@@ -5,7 +5,7 @@ it does not know (one a later version of the format adds: zones, incidents, ...)
 simulate (the operations around resiliency: `faults.health` and `automaticRepairsPolicy`,
 `operations.cleanup`, `demand`, `autoscale`) makes `auto` fall back to the SimPy engine, the
 reference, as soon as a scenario sets it to anything but its default or a setting that does
-nothing (`INERT`: repairs switched off, ...); so does an action, a distribution or an output
+nothing (`operations.RUNS`: repairs switched off, ...); so does an action, a distribution or an output
 column it does not know. The reason is recorded with the result
 (and in manifest.json).
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from pydantic import BaseModel
+
+from ..model.operations import RUNS
 
 from .metrics import SUMMARY_COLUMNS, Counters
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
@@ -55,11 +57,6 @@ FEATURES = {"automaticRepairsPolicy": "automatic instance repairs",
             "health": "VMs turning unhealthy, and their repairs",
             "operations": "clean-up runbooks", "demand": "a demand trace",
             "autoscale": "autoscale feedback"}
-#: Fields the batch engine does not simulate, and when they change nothing: set so, they are
-#: covered (a repairs policy switched off, health faults at rate 0, clean-up runbooks all off).
-INERT = {"automaticRepairsPolicy": lambda policy: not policy.enabled,
-         "health": lambda health: not health.active,
-         "operations": lambda ops: not any(runbook.enabled for runbook in ops.cleanup)}
 #: The outputs the batch engine fills: a column added elsewhere sends runs to SimPy.
 #: (`cause` is always "timeline" and `unhealthy` False there: only the operations of issue 13,
 #: which it does not cover, start other operations or make a VM unhealthy.)
@@ -116,8 +113,8 @@ def _uncovered(node: Any, path: str) -> Iterator[str]:
             value = getattr(node, field)
             if field in known:
                 yield from _uncovered(value, f"{path}{field}.")
-            elif not (value == info.get_default(call_default_factory=True)
-                      or field in INERT and INERT[field](value)):
+            elif RUNS[field](value) if field in RUNS else \
+                    value != info.get_default(call_default_factory=True):
                 yield f"{path}{field}" + (f" ({FEATURES[field]})" if field in FEATURES else "")
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):

@@ -86,7 +86,7 @@ _FAR = ((2.01033_43992_92288_13265e-7, 2.71155_55687_43487_57815e-5,
 
 def std_normal_inv_cdf(p: Uniform) -> Uniform:
     """The standard normal quantile: `NormalDist().inv_cdf` for a number; for an array, the
-    same algorithm in numpy, equal bit for bit (tests/test_batch_model.py)."""
+    same algorithm in numpy, equal bit for bit (tests/test_batch.py)."""
     if not isinstance(p, np.ndarray):
         return _STD_NORMAL.inv_cdf(p)
     q = p - 0.5

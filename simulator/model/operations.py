@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal, Optional, Sequence
+from typing import Annotated, Any, Callable, Literal, Optional, Sequence
 
 import numpy as np
 from pydantic import (
@@ -316,12 +316,25 @@ def time_to_unhealthy(u: float, per_hour: float) -> float:
     return math.inf if per_hour <= 0 else -math.log1p(-u) * 60.0 / per_hour
 
 
+#: The operations of this module by the scenario field that holds each (`faults.health`,
+#: `scale_set.automaticRepairsPolicy`, `operations`, `demand`, `autoscale`), and whether a
+#: value of that field runs it: the batch engine covers these fields only where none runs.
+RUNS: dict[str, Callable[[Any], bool]] = {
+    "health": lambda health: health.active,
+    "automaticRepairsPolicy": lambda policy: policy.enabled,
+    "operations": lambda ops: any(runbook.enabled for runbook in ops.cleanup),
+    "demand": lambda demand: demand is not None,
+    "autoscale": lambda profile: profile is not None,
+}
+
+
 def in_use(scenario) -> bool:
     """True when a scenario runs any operation of this module (the batch engine then falls
     back to the SimPy engine)."""
-    return any(m.faults.health.active or m.scale_set.automaticRepairsPolicy.enabled
-               or m.demand is not None or m.autoscale is not None
-               or any(c.enabled for c in m.operations.cleanup) for m in scenario.members())
+    return any(RUNS["health"](m.faults.health)
+               or RUNS["automaticRepairsPolicy"](m.scale_set.automaticRepairsPolicy)
+               or any(RUNS[key](getattr(m, key)) for key in ("operations", "demand", "autoscale"))
+               for m in scenario.members())
 
 
 def operations_problems(sc) -> list[tuple[str, str]]:
