@@ -246,6 +246,23 @@ def test_more_replications_than_a_slice_give_the_same_numbers():
     pd.testing.assert_frame_equal(_rows(a.events), _rows(b.events))
 
 
+def test_streamed_events_and_samples_and_kept_minutes_are_the_same_on_both_engines():
+    """What `vmss-sim run` asks for: events and samples passed on as the run goes, only the
+    samples at a few minutes kept."""
+    sc = load_scenario(ROOT / "scenarios" / "scale-in-storm.toml",
+                       ["timeline.0.count=20", "timeline.1.count=15"])
+    out = {}
+    for engine in ("simpy", "batch"):
+        events, samples = [], []
+        r = simulate(sc, replications=5, seed=3, engine=engine, on_events=events.append,
+                     on_samples=samples.append, keep_timeseries=[0.0, 60.0])
+        assert r.engine == engine and r.events.empty
+        assert sorted(r.timeseries["time_min"].unique()) == [0.0, 60.0]
+        out[engine] = (pd.concat(events), pd.concat(samples), r.timeseries)
+    for simpy, batch in zip(out["simpy"], out["batch"]):
+        pd.testing.assert_frame_equal(_rows(simpy), _rows(batch))
+
+
 # --- which engine runs ---------------------------------------------------------------------------
 def test_auto_falls_back_to_simpy_for_a_feature_the_batch_engine_does_not_cover(monkeypatch):
     """A field outside `batch_coverage.COVERED` set to anything but its default sends `auto`

@@ -87,6 +87,12 @@ def default_minutes(scenario, rows: int = 8) -> list[float]:
     return sorted({float(grid[grid <= m + _TOL].max()) for m in wanted})
 
 
+def report_minutes(scenario, at: Sequence[float] | None = None) -> list[float]:
+    """The minutes whose samples a report reads: its table's and `--at`'s. A run keeps only
+    these (`simulate(keep_timeseries=...)`), so its memory does not grow with the grid."""
+    return sorted({*default_minutes(scenario), *(at or ())})
+
+
 def _parts(ts: pd.DataFrame, per_scale_set: bool,
            order: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
     """(scale set, its samples) for each scale set (in `order`, then as found), then the

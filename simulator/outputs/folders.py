@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from ..analysis.observed_log import event_column_problem
-from ..engine.records import EVENT_COLUMNS
+from ..engine.records import EVENT_COLUMNS, SAMPLE_COLUMNS
 from ..engine.runner import events_frame
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
@@ -284,10 +284,11 @@ def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True
 
 
 @contextlib.contextmanager
-def event_log(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A writer of an events.parquet that takes the events a chunk at a time (a row group
-    each), so that a run's memory does not grow with its events. The file reads back as
-    `SimulationResult.events` would, and exists (empty) even if no event came."""
+def parquet_log(path: Path, empty: pd.DataFrame) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A writer of a Parquet file that takes its rows a chunk at a time (a row group each),
+    so that a run's memory does not grow with them (`simulate`'s on_events and on_samples).
+    The file reads back as the frame kept whole would, and exists (as `empty`) even if no
+    row came."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     writer: pq.ParquetWriter | None = None
@@ -305,7 +306,17 @@ def event_log(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
         if writer is not None:
             writer.close()
     if writer is None:
-        events_frame([]).to_parquet(path, index=False)
+        empty.to_parquet(path, index=False)
+
+
+def event_log(path: Path) -> contextlib.AbstractContextManager[Callable[[pd.DataFrame], None]]:
+    """events.parquet, written as the run goes."""
+    return parquet_log(path, events_frame([]))
+
+
+def sample_log(path: Path) -> contextlib.AbstractContextManager[Callable[[pd.DataFrame], None]]:
+    """timeseries.parquet, written as the run goes."""
+    return parquet_log(path, pd.DataFrame(columns=list(SAMPLE_COLUMNS)))
 
 
 def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any],
