@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from .checks import coherence_problems
+from .cost import CostError, read_price_table
 from .overrides import apply_overrides
 from .schema import Scenario, ScenarioError, SetCapacityAction, Trace
 
@@ -86,6 +87,12 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
                                                        base_dir), "trace": None})
             if m.trace else m for i, m in enumerate(scenario.fleet)]
         scenario = scenario.model_copy(update=update)
+    if scenario.cost is not None and scenario.cost.price_table is not None:
+        try:
+            cost = read_price_table(scenario.cost, base_dir or Path("."))
+        except CostError as err:
+            raise ScenarioError(source, [(err.field, str(err))]) from None
+        scenario = scenario.model_copy(update={"cost": cost})
     problems = coherence_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)

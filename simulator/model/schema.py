@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from . import policy as P
+from .cost import Cost
 from .distributions import Distribution, Fixed, Lognormal
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -315,6 +316,7 @@ class Scenario(_Strict):
     compare: Optional[CompareArms] = None
     fleet: list[FleetMember] = []
     sweep: Optional[SweepSpec] = None
+    cost: Optional[Cost] = None
 
     def members(self) -> list["Scenario"]:
         """The scale sets to simulate, each as a single-scale-set scenario (a fleet of one

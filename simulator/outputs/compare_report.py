@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.stats import Interval, decimals_for, fmt_num, judge, paired_diff_ci, welch_diff_ci
+from .cost_report import compare_cost_lines
 from .estimates import CONFIDENCE, _time_to_target, fleet_series
 from .figures import plot_compare_capacity
 from .formatting import (
@@ -131,6 +132,7 @@ def write_compare_report(a: "SimulationResult", b: "SimulationResult", labels: t
     if unclear:
         md += ["### Too wide to conclude", ""] + unclear + [""]
 
+    md += compare_cost_lines(table, labels, a.scenario.cost, b.scenario.cost)
     md += ["## Usable capacity", "", f"![usable capacity, {la} vs {lb}](compare_capacity.png)",
            ""]
     reach = []

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..analysis.stats import Interval, judge, mean_ci
 from ..model import policy as P
+from .cost_report import run_cost_lines
 from .estimates import (
     CONFIDENCE,
     _col,
@@ -212,6 +213,8 @@ def key_figures(result: "SimulationResult") -> str:
              + (" (HYPOTHETICAL what-if)" if result.scenario.hypothetical else "")]
     lines += [line.replace("**", "") for line in _answer(result.summary,
                                                          result.scenario.horizon_min)]
+    lines += [line.replace("**", "") for line in run_cost_lines(result.summary,
+                                                                 result.scenario.cost)]
     return "\n".join(lines)
 
 
@@ -242,7 +245,7 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
     if fleet:
         md += ["Fleet-wide (all scale sets together); each scale set is in "
                "[Per scale set](#per-scale-set).", ""]
-    md += _answer(summary, sc.horizon_min) + [""]
+    md += _answer(summary, sc.horizon_min) + run_cost_lines(summary, sc.cost) + [""]
     md += ["### Precision", ""]
     md += _precision(summary) or [
         f"Every interval below is narrow enough to conclude: within {REL_TOL:.0%} of its "
