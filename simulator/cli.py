@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .analysis.observed_log import CalibrationError
+from .analysis.planning import PlanError
 from .engine.runner import SimulationResult, default_workers, simulate
 from .model.loading import load_scenario
 from .model.overrides import compare_arms
@@ -47,8 +48,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1."""
+    value = _finite(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
+    return value
+
+
 @contextmanager
-def _progress(total: int, quiet: bool, desc: str) -> Iterator:
+def _progress(total: int | None, quiet: bool, desc: str) -> Iterator:
     """A tqdm bar on a terminal, shown only once a run has lasted a second."""
     from tqdm import tqdm
     with tqdm(total=total, desc=desc, unit="rep", delay=1.0, leave=False,
@@ -160,6 +169,35 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .analysis.planning import Goal, plan
+    from .outputs.folders import manifest
+    from .outputs.plan_report import FILES, answer_lines, write_plan
+    scenario = load_scenario(args.file, args.overrides)
+    goal = Goal(capacity=args.capacity, by_min=args.by, confidence=args.confidence,
+                scale_set=args.scale_set, action=args.action, scale_in_after=args.scale_in_after)
+    out = _out(args, Path("results") / f"{scenario.name}-plan")
+    options = {"workers": args.workers, "scheduler": args.scheduler}
+    if getattr(args, "engine", None) is not None:  # the engine option, where the CLI has one
+        options["engine"] = args.engine
+    start = time.perf_counter()
+    with _progress(None, args.quiet, "plan") as step:
+        try:
+            result = plan(scenario, goal, replications=args.replications, seed=args.seed,
+                          compare_policy=args.compare_policy, progress=step, **options)
+        except PlanError as err:  # raised before anything runs
+            raise UsageError(f"{args.file}: {err}") from None
+    wall = time.perf_counter() - start
+    info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
+                    overrides=args.overrides, command="plan", goal=vars(goal),
+                    compare_policy=args.compare_policy,
+                    requests_evaluated=sum(len(a.points) for a in result.arms))
+    write_plan(result, out, info)
+    print("\n".join(line.replace("**", "") for line in answer_lines(result)))
+    print(f"\nwrote {out}/ ({', '.join(FILES)}) in {wall:.1f} s")
+    return 0
+
+
 def _cmd_gallery(args: argparse.Namespace) -> int:
     from .outputs.gallery import build_gallery
     files = sorted(Path(args.scenarios).glob("*.toml"))
@@ -228,8 +266,8 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    _add_repetition_args(p, replications=100, seed=0)
+def _add_run_args(p: argparse.ArgumentParser, replications: int = 100) -> None:
+    _add_repetition_args(p, replications=replications, seed=0)
     p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
@@ -267,6 +305,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a swept key and its values (repeat for more keys); default: [sweep.grid]")
     p.add_argument("--events", action="store_true", help="keep every cell's full event log")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("plan", help="the smallest request that meets a capacity goal with a "
+                                    "stated probability, and what it costs")
+    _add_scenario_args(p)
+    _add_run_args(p, replications=1000)
+    p.add_argument("--capacity", type=lambda t: _count(t, 1), required=True, metavar="N",
+                   help="usable VMs needed")
+    p.add_argument("--by", type=_positive, required=True, metavar="MIN",
+                   help="by this simulated minute (at most the horizon)")
+    p.add_argument("--confidence", type=_probability, default=0.99,
+                   help="share of cases that must meet the goal (default 0.99)")
+    p.add_argument("--scale-set", metavar="NAME", help="the scale set to plan (a fleet needs one)")
+    p.add_argument("--action", type=_count, metavar="INDEX",
+                   help="timeline index of the create or scale_out to size (default: the first)")
+    p.add_argument("--scale-in-after", type=_finite, metavar="MIN",
+                   help="when the buffer is scaled in, for its cost (default: the --by minute)")
+    p.add_argument("--compare-policy", action="store_true",
+                   help="plan with Resilient create on and off, side by side")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("validate-model",
                        help="compare the simulator with closed-form answers: a verdict per case")
