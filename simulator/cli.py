@@ -266,9 +266,10 @@ def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: in
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _add_run_args(p: argparse.ArgumentParser, replications: int = 100) -> None:
+def _add_run_args(p: argparse.ArgumentParser, replications: int = 100,
+                  out: str = "results/<scenario name>[-compare]") -> None:
     _add_repetition_args(p, replications=replications, seed=0)
-    p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
+    p.add_argument("--out", help=f"output folder (default {out})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
 
@@ -309,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="the smallest request that meets a capacity goal with a "
                                     "stated probability, and what it costs")
     _add_scenario_args(p)
-    _add_run_args(p, replications=1000)
+    _add_run_args(p, replications=1000, out="results/<scenario name>-plan")
     p.add_argument("--capacity", type=lambda t: _count(t, 1), required=True, metavar="N",
                    help="usable VMs needed")
     p.add_argument("--by", type=_positive, required=True, metavar="MIN",

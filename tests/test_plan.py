@@ -241,7 +241,7 @@ def test_a_request_past_the_instance_limit_is_impossible_not_clipped():
     assert [p.request for p in arm.points] == [100]
     from simulator.outputs.plan_report import answer, plan_json
     text = " ".join(answer(result, arm))
-    assert "impossible" in text and "100-instance limit of a Uniform scale set" in text
+    assert "impossible" in text and "100-instance limit of a Uniform single-placement-group scale set" in text
     data = plan_json(result)
     assert data["impossible"] is True and data["request_recommended"] is None
     assert data["at_request"] == 100 and data["request_limit"] == 100

@@ -78,7 +78,7 @@ class Target:
     action: int
     at_min: float
     limit: int
-    orchestration: str
+    limit_label: str  # e.g. "Flexible", "Uniform single-placement-group"
     request_limit: int
 
 
@@ -242,7 +242,7 @@ def resolve_target(scenario: Scenario, goal: Goal, replications: int) -> Target:
                                           f"could not reach {percent(goal.confidence)}; expected "
                                           f"at least {need}")
     partial = Target(member, sc.scale_set.name, action, at, sc.scale_set.instance_limit,
-                     sc.scale_set.orchestration, 0)
+                     sc._limit_label(), 0)
     return replace(partial, request_limit=_request_limit(scenario, partial))
 
 

@@ -41,7 +41,7 @@ def _limit_text(plan: Plan) -> str:
     held = ("" if t.request_limit == t.limit else
             ", less the instances the rest of the timeline holds")
     return (f"the most this scale-out can ask for is {t.request_limit:,} VMs (the "
-            f"{t.limit:,}-instance limit of a {t.orchestration} scale set{held})")
+            f"{t.limit:,}-instance limit of a {t.limit_label} scale set{held})")
 
 
 def _p(point: Point) -> str:
@@ -168,7 +168,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
            "interval_confidence": g.interval_confidence, "replications": plan.replications,
            "seed": plan.seed, "scale_in_after_min": g.scale_in_min,
            "request_limit": t.request_limit, "instance_limit": t.limit,
-           "orchestration": t.orchestration, "currency": cost.currency if cost else None,
+           "limit_label": t.limit_label, "currency": cost.currency if cost else None,
            "vm_hour": cost.vm_hour if cost else None,
            "shortfall_vm_hour": cost.shortfall_vm_hour if cost else None,
            **arms[0], "arms": arms, "buffer_saved": buffer_saved(plan), "notes": list(plan.notes)}
