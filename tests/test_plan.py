@@ -247,6 +247,16 @@ def test_a_request_past_the_instance_limit_is_impossible_not_clipped():
     assert data["at_request"] == 100 and data["request_limit"] == 100
 
 
+def test_a_goal_the_model_puts_past_the_limit_runs_the_limit_next():
+    """95 of at most 100 with 10% failures: after the goal itself, the binomial guess lies past
+    the limit, so the search runs the limit and stops: two runs, not a doubling walk."""
+    sc = scenario(scale_set={"name": "u", "orchestration": "Uniform"},
+                  faults={"create": {"AllocationFailed": 0.1}})
+    arm = plan(sc, Goal(95, 20, confidence=0.9), replications=100, seed=0).arms[0]
+    assert arm.request_recommended is None
+    assert [p.request for p in sorted(arm.points, key=lambda p: p.step)] == [95, 100]
+
+
 def test_the_request_limit_counts_what_the_timeline_already_holds():
     sc = scenario(scale_set={"name": "u", "orchestration": "Uniform"},
                   timeline=[{"at_min": 0, "action": "create", "count": 30},

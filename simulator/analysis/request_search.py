@@ -92,8 +92,9 @@ def smallest_request(points: dict[int, Point], ok: Callable[[Point], bool],
 def binomial_guess(point: Point, capacity: int, p_target: float, margin_z: float,
                    request_limit: int) -> int | None:
     """The smallest request the binomial model puts `margin_z` standard deviations past
-    P = `p_target`: usable ~ Binomial(instances, q), q estimated at this point. Only a
-    guess that speeds the search; the simulation decides."""
+    P = `p_target` (`request_limit` if none up to it does): usable ~ Binomial(instances, q),
+    q estimated at this point; None when no VM was usable there. Only a guess that speeds
+    the search; the simulation decides."""
     instances = float(point.capacity.mean())
     q = float(point.usable.mean()) / instances if instances > 0 else 0.0
     if q <= 0:
@@ -105,7 +106,7 @@ def binomial_guess(point: Point, capacity: int, p_target: float, margin_z: float
         z = np.where(q >= 1, np.where(n >= capacity, np.inf, -np.inf),
                      (n * q - capacity + 0.5) / np.sqrt(n * q * (1 - q)))
     hits = np.nonzero(z >= _STD.inv_cdf(min(p_target, 1 - 1e-12)) + margin_z)[0]
-    return int(k[hits[0]]) if len(hits) else None
+    return int(k[hits[0]]) if len(hits) else request_limit  # past the limit: try the limit
 
 
 def monotone_violations(points: list[Point]) -> int:

@@ -22,7 +22,7 @@ from ..analysis.stats import Interval, mean_ci
 from .cost_report import money, money_text
 from .estimates import CONFIDENCE
 from .folders import atomic_dir, atomic_write
-from .formatting import _md_table, _pct, _quote
+from .formatting import _count, _md_table, _pct, _quote
 
 FILES = ("plan.md", "plan.csv", "plan.json", "plan.png", "manifest.json")
 
@@ -81,9 +81,13 @@ def answer(plan: Plan, arm: ArmPlan) -> list[str]:
 def answer_lines(plan: Plan) -> list[str]:
     lines = [line for arm in plan.arms for line in answer(plan, arm)]
     saved = buffer_saved(plan)
+    arms = {a.create_enabled: a for a in plan.arms}
     if saved is not None:
         lines.append(f"- **Resilient create saves a buffer of {saved:,} VMs** at this goal "
                      "(recommended requests, off minus on, same random numbers).")
+    elif len(arms) == 2 and arms[True].request_recommended is not None:
+        lines.append("- **Resilient create makes this goal possible**: without it no request "
+                     "within the instance limit meets it.")
     return lines
 
 
@@ -185,8 +189,8 @@ def _cost_rows(plan: Plan) -> list[list[str]]:
             if p is None or (name == "estimate" and k == arm.request_recommended):
                 continue
             c = costs(plan, p)
-            row = [arm.label, f"{k:,} ({name})", f"{c['buffer_vms']:,.4g}",
-                   f"{c['buffer_vm_minutes']:,.4g}", f"{c['failed_vm_minutes']}",
+            row = [arm.label, f"{k:,} ({name})", _count(c["buffer_vms"]),
+                   _count(c["buffer_vm_minutes"]), f"{c['failed_vm_minutes']}",
                    f"{c['shortfall_vm_minutes']}"]
             if plan.scenario.cost:
                 row[3] += f" = {money_text(c['buffer_cost'], cur)}"
