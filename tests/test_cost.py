@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from simulator import load_scenario, parse_scenario, simulate
-from simulator.analysis.stats import mean_ci
 from simulator.cli import main
 from simulator.outputs.cost_report import money
-from simulator.outputs.report import key_figures
+from simulator.outputs.report import key_figures, numbers
 
 SCENARIO = """name = "priced"
 horizon_min = 60
@@ -94,10 +93,12 @@ def test_run_report_puts_money_next_to_vm_minutes(write, tmp_path):
     path = write('[cost]\ncurrency = "EUR"\nvm_hour = 0.6\nshortfall_vm_hour = 6\n')
     out = tmp_path / "run"
     assert main(["run", str(path), "-n", "20", "--out", str(out), "-q", "-w", "1"]) == 0
-    result = simulate(load_scenario(path), replications=20, seed=0)
-    failed = mean_ci(result.summary["failed_vm_minutes"].to_numpy(float), 0.95)
-    short = mean_ci(result.summary["capacity_shortfall_vm_minutes"].to_numpy(float), 0.95)
+    result = simulate(load_scenario(path), replications=20, seed=0, keep_events=False)
+    levels = numbers(result).levels  # the report's own intervals, priced
+    failed, short = levels["failed_vm_minutes"], levels["capacity_shortfall_vm_minutes"]
     report = (out / "report.md").read_text()
+    answer = next(x for x in report.splitlines() if x.startswith("- **Failed VMs"))
+    assert f"{failed.format()} Failed VM-minutes per run" in answer
     line = next(x for x in report.splitlines() if x.startswith("- **Cost**"))
     assert "at 0.6 EUR per VM-hour" in line
     assert f"{failed} VM-minutes per run" in line

@@ -15,7 +15,9 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, model_validator
+from pydantic import Field, NonNegativeFloat, model_validator
+
+from .tables import StrictTable
 
 
 class CostError(ValueError):
@@ -26,11 +28,10 @@ class CostError(ValueError):
         super().__init__(message)
 
 
-class Cost(BaseModel):
+class Cost(StrictTable):
     """The `[cost]` table. After loading, `vm_hour` is always set (read from the price table
     if the scenario named one), so a run's manifest carries the price it used."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     currency: str = Field(min_length=1, max_length=20, pattern=r"^\S(.*\S)?$",
                           description="the user's own currency label, e.g. EUR")
     vm_hour: Optional[NonNegativeFloat] = Field(None, description="price of one VM-hour")
@@ -80,10 +81,28 @@ def read_price_table(cost: Cost, base_dir: Path) -> Cost:
     except (UnicodeDecodeError, OSError) as err:
         raise CostError(where, f"{path}: unreadable ({err}); expected a UTF-8 CSV") from None
     reader = csv.DictReader(text.splitlines())
-    cols = reader.fieldnames or []
-    for col in ("vm_size", "vm_hour"):
-        if col not in cols:
-            raise CostError(where, f"{path}: expected a column {col!r}; found {cols}")
+    try:
+        cols = reader.fieldnames or []
+        for col in ("vm_size", "vm_hour"):
+            if col not in cols:
+                raise CostError(where, f"{path}: expected a column {col!r}; found "
+                                       f"{_clip(repr(cols))}")
+        prices = _prices(reader, cost, path, where)
+    except csv.Error as err:  # a field past the csv module's limit, a NUL byte, ...
+        raise CostError(where, f"{path}, line {reader.line_num + 1}: not a CSV line "
+                               f"({type(err).__name__})") from None
+    if cost.vm_size not in prices:
+        close = difflib.get_close_matches(cost.vm_size or "", list(prices), n=3, cutoff=0.4)
+        sizes = close or sorted(prices)[:10]
+        raise CostError("cost.vm_size", f"{cost.vm_size!r} is not in the price table "
+                                        f"{str(path)!r}; expected one of its sizes, e.g. "
+                                        f"{', '.join(map(repr, sizes))}")
+    return cost.model_copy(update={"vm_hour": prices[cost.vm_size][0], "price_table": None})
+
+
+def _prices(reader: csv.DictReader, cost: Cost, path: Path, where: str
+            ) -> dict[str, tuple[float, int]]:
+    """size -> (price per VM-hour, line) of a price table's rows."""
     prices: dict[str, tuple[float, int]] = {}
     for line, row in enumerate(reader, start=2):
         try:
@@ -92,21 +111,20 @@ def read_price_table(cost: Cost, base_dir: Path) -> Cost:
                 raise ValueError
         except (TypeError, ValueError):
             raise CostError(where, f"{path}, line {line}: expected vm_hour >= 0, got "
-                                   f"{row.get('vm_hour')!r}") from None
-        if "currency" in cols and row["vm_size"] == cost.vm_size and \
+                                   f"{_clip(repr(row.get('vm_hour')))}") from None
+        if "currency" in (reader.fieldnames or []) and row["vm_size"] == cost.vm_size and \
                 (row.get("currency") or "").strip() != cost.currency:
             raise CostError(where, f"{path}, line {line}: the price is in "
-                                   f"{row.get('currency')!r}, the scenario's cost.currency is "
+                                   f"{_clip(repr(row.get('currency')))}, the scenario's cost.currency is "
                                    f"{cost.currency!r}; expected the same currency")
         size = row["vm_size"]
         if size in prices and prices[size][0] != price:
-            raise CostError(where, f"{path}, line {line}: {size!r} is priced twice (also line "
+            raise CostError(where, f"{path}, line {line}: {_clip(repr(size))} is priced twice (also line "
                                    f"{prices[size][1]}); expected one price per size")
         prices[size] = (price, line)
-    if cost.vm_size not in prices:
-        close = difflib.get_close_matches(cost.vm_size or "", list(prices), n=3, cutoff=0.4)
-        sizes = close or sorted(prices)[:10]
-        raise CostError("cost.vm_size", f"{cost.vm_size!r} is not in the price table "
-                                        f"{str(path)!r}; expected one of its sizes, e.g. "
-                                        f"{', '.join(map(repr, sizes))}")
-    return cost.model_copy(update={"vm_hour": prices[cost.vm_size][0], "price_table": None})
+    return prices
+
+
+def _clip(text: str, most: int = 40) -> str:
+    """A value from the user's file, quoted back no longer than `most` characters."""
+    return text if len(text) <= most else text[:most - 1] + "…"

@@ -31,6 +31,8 @@ from pydantic import (
 from . import policy as P
 from .cost import Cost
 from .distributions import Distribution, Fixed, Lognormal
+from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
+from .tables import StrictTable
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
@@ -39,17 +41,27 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot run: each problem is (field path, what was expected)."""
+    """A scenario that cannot run: each problem is (field path, what was expected). The
+    message lists each problem once, the first MAX_LISTED of them."""
+
+    MAX_LISTED = 20
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
-        self.problems = problems
-        super().__init__("\n".join(f"{source}: {path or '(file)'}: {msg}" for path, msg in problems))
+        self.problems = list(dict.fromkeys(problems))
+        lines = [f"{source}: {clip(path) or '(file)'}: {clip(msg, 400)}"
+                 for path, msg in self.problems[:self.MAX_LISTED]]
+        if len(self.problems) > self.MAX_LISTED:
+            lines.append(f"{source}: ... and {len(self.problems) - self.MAX_LISTED} more problems")
+        super().__init__("\n".join(lines))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+def clip(text: str, most: int = 120) -> str:
+    """A text from the input, cut short for a message (a key or value may be huge)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+_Strict = StrictTable  # the schema's tables, and those of operations.py, share one base
 
 
 # --- scale set ---------------------------------------------------------------------------------
@@ -88,6 +100,7 @@ class ScaleSetSpec(_Strict):
     custom_image: bool = Field(False, description="Uniform, multiple placement groups: 600 limit")
     scale_in_policy: Literal["Default", "NewestVM", "OldestVM"] = "Default"
     resiliencyPolicy: ResiliencyPolicyBody = ResiliencyPolicyBody()
+    automaticRepairsPolicy: AutomaticRepairsPolicy = AutomaticRepairsPolicy()
 
     @property
     def instance_limit(self) -> int:
@@ -166,6 +179,7 @@ class ScriptedFault(_Strict):
 class Faults(_RateTable):
     windows: list[FaultWindow] = []
     scripted: list[ScriptedFault] = []
+    health: Health = Health()
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -186,13 +200,19 @@ class Timing(_Strict):
     delete_backoff_min: NonNegativeFloat = 1.0
     delete_backoff_factor: Annotated[float, Field(ge=1.0)] = 2.0
     delete_backoff_max_min: NonNegativeFloat = 10.0
+    reimage_duration: Distribution = Lognormal(median=6.0, sigma=0.3)  # repairs; no public figure
+    restart_duration: Distribution = Lognormal(median=2.0, sigma=0.3)
+
+
+#: Retries one operation may make (a resource bound: a what-if past it is refused, not run).
+MAX_RETRIES = 1000
 
 
 class Platform(_Strict):
     """The platform's fixed numbers. Changing one is a what-if: the run is marked hypothetical."""
 
     create_window_min: PositiveFloat = P.CREATE_WINDOW_MIN
-    delete_max_retries: NonNegativeInt = P.DELETE_MAX_RETRIES
+    delete_max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = P.DELETE_MAX_RETRIES
     max_create_attempts: Optional[PositiveInt] = Field(
         None, description="a cap on create attempts; the platform bounds them by the window only")
 
@@ -266,7 +286,7 @@ class Trace(_Strict):
 class CompareArms(_Strict):
     """Default arms of `vmss-sim compare`: `--set` overrides for A and for B."""
 
-    labels: tuple[str, str] = ("A", "B")
+    labels: tuple[str, str] = Field(("A", "B"), strict=False)  # a TOML array is a list
     a: list[str] = []
     b: list[str] = []
 
@@ -316,6 +336,9 @@ class Scenario(_Strict):
     compare: Optional[CompareArms] = None
     fleet: list[FleetMember] = []
     sweep: Optional[SweepSpec] = None
+    demand: Optional[Demand] = None
+    autoscale: Optional[AutoscaleProfile] = None
+    operations: Operations = Operations()
     cost: Optional[Cost] = None
 
     def members(self) -> list["Scenario"]:

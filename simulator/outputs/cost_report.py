@@ -7,12 +7,11 @@ times a price per VM-hour / 60, so its interval is the VM-minute interval scaled
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import pandas as pd
 
-from ..analysis.stats import Interval, mean_ci
-from .estimates import CONFIDENCE, _col
+from ..analysis.stats import Interval
 from .formatting import _md_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,16 +41,17 @@ def money_text(value: Interval | float, currency: str) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.2f} {currency}"
 
 
-def run_cost_lines(summary: pd.DataFrame, cost: "Cost | None") -> list[str]:
-    """report.md's (and the terminal's) cost line: Failed VMs and, if priced, the shortfall."""
+def run_cost_lines(levels: Mapping[str, Interval], cost: "Cost | None") -> list[str]:
+    """report.md's (and the terminal's) cost line: Failed VMs and, if priced, the shortfall,
+    priced from the report's own intervals (`levels`: metric -> mean per run)."""
     if cost is None:
         return []
     parts = []
     for column, (what, price) in PRICED.items():
         rate = per_hour(cost, price)
-        if rate is None:
+        if rate is None or column not in levels:
             continue
-        iv = mean_ci(_col(summary, column), CONFIDENCE)
+        iv = levels[column]
         parts.append(f"{what}: {iv} VM-minutes per run = **{money_text(money(iv, rate), cost.currency)}**"
                      + ("" if price == "vm" else f" at {rate:g} {cost.currency} per VM-hour short"))
     return [f"- **Cost** at {cost.price_text}: " + "; ".join(parts) + "."]
