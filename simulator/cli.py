@@ -50,7 +50,7 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 @contextmanager
-def _progress(total: int, quiet: bool, desc: str) -> Iterator:
+def _progress(total: int | None, quiet: bool, desc: str) -> Iterator:
     """A tqdm bar on a terminal, shown only once a run has lasted a second."""
     from tqdm import tqdm
     with tqdm(total=total, desc=desc, unit="rep", delay=1.0, leave=False,
@@ -109,12 +109,13 @@ def _check_at(args: argparse.Namespace, *scenarios) -> None:
         raise UsageError(problem)
 
 
-def _check_engine(args: argparse.Namespace, *scenarios, keep_events: bool = True) -> None:
+def _check_engine(args: argparse.Namespace, *scenarios, keep_events: bool = True) -> dict:
     """Before any work: `--engine batch` on a scenario the batch engine does not cover is
-    refused here (EngineError, exit 2), naming the feature."""
+    refused here (EngineError, exit 2), naming the feature. Returns the first scenario's
+    `engine` and `engine_note` for its manifest."""
     from .engine.batch_coverage import choose_engine
-    for scenario in scenarios:
-        choose_engine(scenario, args.engine, keep_events)
+    chosen = [choose_engine(scenario, args.engine, keep_events) for scenario in scenarios]
+    return dict(zip(("engine", "engine_note"), chosen[0]))
 
 
 def _print_at(at, lead: list[str] = (), names: list[str] | None = None) -> None:
@@ -147,14 +148,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .model.loading import load_scenario
     from .outputs.at_minutes import report_minutes, result_at_table
-    from .outputs.folders import (
-        atomic_dir,
-        engine_record,
-        event_log,
-        fill_run,
-        manifest,
-        sample_log,
-    )
+    from .outputs.folders import atomic_dir, engine_record, event_log, fill_run, manifest
+    from .outputs.folders import sample_log
     from .outputs.report import key_figures
     overrides, faults = _base_overrides(args)
     scenario = load_scenario(args.file, overrides)
@@ -221,14 +216,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .model.loading import load_scenario
     from .outputs.formatting import short_key
-    from .outputs.sweep import (
-        cell_count,
-        cell_record,
-        grid_cells,
-        hold_sweep_folder,
-        resolve_grid,
-        run_sweep,
-    )
+    from .outputs.sweep import cell_count, cell_record, grid_cells, hold_sweep_folder
+    from .outputs.sweep import resolve_grid, run_sweep
     from .outputs.sweep_report import sweep_text, write_sweep_outputs
     overrides, faults = _base_overrides(args)
     grid = resolve_grid(args.file, overrides, args.grid)
@@ -263,6 +252,37 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         _print_at(at, list(grid), [short_key(k) for k in grid])
     print(f"\nwrote {out}/ (summary.parquet, cells.csv, sweep.md, plots"
           f"{', at.csv' if at is not None else ''}) in {_elapsed(args)}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .analysis.planning import Goal, PlanError, plan
+    from .model.loading import load_scenario
+    from .outputs.folders import manifest
+    from .outputs.plan_report import FILES, answer_lines, write_plan
+    overrides, faults = _base_overrides(args)
+    scenario = load_scenario(args.file, overrides)
+    goal = Goal(capacity=args.capacity, by_min=args.by, confidence=args.confidence,
+                scale_set=args.scale_set, action=args.action, scale_in_after=args.scale_in_after)
+    out = _out(args, Path("results") / f"{scenario.name}-plan")
+    engine = _check_engine(args, scenario, keep_events=False)
+    options = {"workers": _workers(args), "scheduler": args.scheduler,
+               "scheduler_timeout": args.scheduler_timeout, "engine": args.engine}
+    start = time.perf_counter()
+    with _progress(None, args.quiet, "plan") as step:
+        try:
+            result = plan(scenario, goal, replications=args.replications, seed=args.seed,
+                          compare_policy=args.compare_policy, progress=step, **options)
+        except PlanError as err:  # raised before anything runs
+            raise UsageError(f"{args.file}: {err}") from None
+    wall = time.perf_counter() - start
+    info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
+                    overrides=args.overrides, command="plan", goal=vars(goal), **faults,
+                    compare_policy=args.compare_policy, **engine,
+                    requests_evaluated=sum(len(a.points) for a in result.arms))
+    write_plan(result, out, info)
+    print("\n".join(line.replace("**", "") for line in answer_lines(result)))
+    print(f"\nwrote {out}/ ({', '.join(FILES)}) in {_elapsed(args)}")
     return 0
 
 
@@ -359,6 +379,7 @@ COMMANDS = {
     "validate": _cmd_validate,
     "compare": _cmd_compare,
     "sweep": _cmd_sweep,
+    "plan": _cmd_plan,
     "validate-model": _cmd_validate_model,
     "calibrate": _cmd_calibrate,
     "gallery": _cmd_gallery,

@@ -88,8 +88,8 @@ def test_bundled_scenario_with_operations_falls_back_to_simpy_and_says_why(name)
 @st.composite
 def with_inert_operations(draw, base: st.SearchStrategy) -> dict[str, Any]:
     """A scenario of `base`, now and then with the operations of issue 13 present but doing
-    nothing (repairs off, health faults at rate 0, clean-up runbooks off, repair durations):
-    the batch engine covers them (`model.operations.RUNS`)."""
+    nothing (repairs off, health faults at rate 0, clean-up runbooks off, repair durations),
+    and prices (`[cost]`): the batch engine covers them (`model.operations.RUNS`)."""
     sc = copy.deepcopy(draw(base))
     if draw(st.booleans()):
         sc["scale_set"]["automaticRepairsPolicy"] = {
@@ -101,6 +101,8 @@ def with_inert_operations(draw, base: st.SearchStrategy) -> dict[str, Any]:
                                          "enabled": False, "replace": draw(st.booleans())}]}
     if draw(st.booleans()):
         sc["timing"]["reimage_duration"] = {"kind": "fixed", "value": 3}
+    if draw(st.booleans()):  # prices: outputs only
+        sc["cost"] = {"currency": "EUR", "vm_hour": draw(st.sampled_from([0.0, 0.25]))}
     return sc
 
 
@@ -352,7 +354,7 @@ def test_every_command_that_simulates_takes_engine():
     assert arguments.ENGINES == ENGINES
     parser, base = build_parser(), str(ROOT / "scenarios" / "baseline.toml")
     for command in (["run", base], ["compare", base], ["sweep", base], ["gallery"],
-                    ["validate-model"]):
+                    ["validate-model"], ["plan", base, "--capacity", "5", "--by", "30"]):
         assert parser.parse_args([*command, "--engine", "simpy"]).engine == "simpy"
         assert parser.parse_args(command).engine == "auto"
 
@@ -374,8 +376,9 @@ def test_batch_on_a_scenario_with_operations_exits_2_naming_them(tmp_path, capsy
     out = tmp_path / "out"
     args = [str(ROOT / "scenarios" / "operations-matrix.toml"), "-n", "2", "-q", "-w", "1",
             "--engine", "batch", "--out", str(out)]
-    for command in ("run", "compare", "sweep"):
-        assert main([command, *args]) == 2
+    for command in ("run", "compare", "sweep", "plan"):
+        extra = ["--capacity", "50", "--by", "60"] if command == "plan" else []
+        assert main([command, *args, *extra]) == 2
         err = capsys.readouterr().err
         assert "automatic instance repairs" in err and "autoscale feedback" in err, err
         assert "Traceback" not in err and not out.exists()

@@ -32,7 +32,8 @@ _ACTIONS = {"CreateAction": "at_min action count", "ScaleInAction": "at_min acti
 #: The fields of each model of the scenario format the batch engine simulates exactly.
 COVERED: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, fields in {
     "Scenario": "name description horizon_min sample_every_min scale_set faults timing platform "
-                "timeline trace compare fleet sweep",
+                "timeline trace compare fleet sweep cost",
+    "Cost": "currency vm_hour vm_size price_table shortfall_vm_hour",  # prices: outputs only
     "ScaleSetSpec": "name orchestration os single_placement_group custom_image scale_in_policy "
                     "resiliencyPolicy",
     "ResiliencyPolicyBody": "resilientVMCreationPolicy resilientVMDeletionPolicy",
