@@ -12,7 +12,9 @@ import numpy as np
 import simpy
 
 from ..model import policy as P
-from ..model.faults import AttemptDraws, FaultModel
+from ..model import zones as Z
+from ..model.faults import AttemptDraws, FaultModel, RatesOverTime
+from ..model.incidents import Incident, draw_incidents, timeline_for
 from ..model.schema import (
     AttachAction,
     CreateAction,
@@ -28,10 +30,11 @@ from .records import Sample
 
 
 class VM:
-    __slots__ = ("index", "state", "busy", "deletes", "in_capacity", "orphaned")
+    __slots__ = ("index", "state", "busy", "deletes", "in_capacity", "orphaned", "zone")
 
     def __init__(self, index: int):
         self.index = index
+        self.zone: str | None = None  # its availability zone; None in a scale set without zones
         self.state: str | None = None
         self.busy = False  # an operation is under way
         self.deletes = 0  # delete operations so far (keys the random draws)
@@ -44,8 +47,9 @@ class ScaleSet:
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, faults: FaultModel,
                  draws: AttemptDraws, replication: int, events: list, samples: list,
-                 fleet: Tally | None = None):
+                 fleet: Tally | None = None, incidents: RatesOverTime | None = None):
         self.env, self.scenario, self.faults, self.draws = env, scenario, faults, draws
+        self.incidents = incidents  # the replication's incident timeline, None if none hit
         self.replication = replication
         self.name = scenario.scale_set.name
         self.events, self.samples = events, samples
@@ -62,6 +66,9 @@ class ScaleSet:
         self.tally = Tally()
         self.tallies = (self.tally,) if fleet is None else (self.tally, fleet)
         self.counters = Counters()
+        self.zones = tuple(scenario.scale_set.zones)
+        self.zone_counted = dict.fromkeys(self.zones, 0)  # instances that count, per zone
+        self.zone_states = {z: dict.fromkeys(P.LIVE_STATES, 0) for z in self.zones}
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _record(self, vm: VM, op_id: int, operation: str, attempt: int, state: str,
@@ -71,9 +78,11 @@ class ScaleSet:
             orphaned = state == P.FAILED and not vm.in_capacity
             for tally in self.tallies:
                 tally.move(self.env.now, vm.state, state, orphaned - vm.orphaned)
+            if self.zones:
+                Z.move(self.zone_states[vm.zone], vm.state, state)
             vm.state, vm.orphaned = state, orphaned
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
-                            operation, attempt, state, error, status, vm.in_capacity)
+                            operation, attempt, state, error, status, vm.in_capacity, vm.zone)
                            )  # an Event, as a plain tuple
 
     @property
@@ -111,6 +120,10 @@ class ScaleSet:
 
     def _new_vm(self) -> VM:
         vm = VM(self.next_index)
+        if self.zones:
+            self.sample_before(self.env.now)  # earlier samples keep the zones' old targets
+            vm.zone = Z.place(self.zone_counted, self.zones)
+            self.zone_counted[vm.zone] += 1
         self.next_index += 1
         self.vms[vm.index] = vm
         self.counting += 1
@@ -139,7 +152,7 @@ class ScaleSet:
         while True:
             self._record(vm, op_id, operation, attempt, P.CREATING, None, self.idle_status)
             outcome, duration = self.faults.attempt(operation, vm.index, 1, attempt, env.now,
-                                                    self.draws)
+                                                    self.draws, self.incidents, vm.zone)
             if operation == "create":
                 c.create_attempts += 1
             if env.now + duration > deadline:  # the window closes while the attempt runs
@@ -183,7 +196,7 @@ class ScaleSet:
         while True:
             self._record(vm, op_id, "delete", attempt, P.DELETING, None, in_progress)
             outcome, duration = self.faults.attempt("delete", vm.index, vm.deletes, attempt,
-                                                    env.now, self.draws)
+                                                    env.now, self.draws, self.incidents, vm.zone)
             c.delete_attempts += 1
             yield env.timeout(duration)
             if outcome == P.SUCCEEDED:
@@ -239,6 +252,9 @@ class ScaleSet:
             if vm.in_capacity:
                 vm.in_capacity = False
                 self.counting -= 1
+                if self.zones:
+                    self.sample_before(self.env.now)
+                    self.zone_counted[vm.zone] -= 1
             self._start(self.delete(vm, self.policy), vm)
 
     def scale_in(self, count: int) -> None:
@@ -253,8 +269,11 @@ class ScaleSet:
         self._capacity_changed(before)
 
     def _settle(self) -> None:
-        """Delete idle counted instances for the scale-in still owed."""
-        chosen = self._idle()[:self.owed]
+        """Delete idle counted instances for the scale-in still owed (in a zone-spanning
+        scale set, from the zones that hold the most first)."""
+        idle = self._idle()
+        chosen = (Z.scale_in_choice(idle, self.zone_counted, self.owed) if self.zones
+                  else idle[:self.owed])
         self.owed -= len(chosen)
         self._delete(chosen)
 
@@ -312,6 +331,11 @@ class ScaleSet:
                 self.samples.append(Sample(self.replication, self.name, grid[k], target,
                                            c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED],
                                            c[P.DELETING]))
+                for zone in self.zones:  # a zone's target: its instances that count
+                    z = self.zone_states[zone]
+                    self.samples.append(Sample(self.replication, self.name, grid[k],
+                                               self.zone_counted[zone], z[P.CREATING],
+                                               z[P.SUCCEEDED], z[P.FAILED], z[P.DELETING], zone))
                 k += 1
             self.next_sample = k
 
@@ -323,13 +347,19 @@ def sample_grid(horizon: float, step: float) -> list[float]:
 
 
 def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.random.SeedSequence,
-                    replication: int, keep_events: bool = True
+                    replication: int, keep_events: bool = True,
+                    incidents: list[Incident] | None = None
                     ) -> tuple[list, list, dict, list[dict]]:
     """Simulate one replication of every scale set to the horizon.
 
     Returns (events, samples, fleet-wide summary row, one summary row per scale set). Scale
     set i draws from its own keyed stream, so adding a member does not move the others' draws.
+    `incidents` are the replication's random incidents (default: drawn from `seed`), shared
+    by every scale set.
     """
+    if incidents is None:
+        incidents = draw_incidents(scenario, seed)
+    specs = list(scenario.faults.incidents)
     env = simpy.Environment()
     events: list = []
     samples: list = []
@@ -338,7 +368,9 @@ def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.rando
     scale_sets = []
     for i, (member, model) in enumerate(zip(members, faults)):
         draws = AttemptDraws(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i)))
-        ss = ScaleSet(env, member, model, draws, replication, events, samples, fleet)
+        timeline = (timeline_for(model, incidents, specs, tuple(member.scale_set.zones))
+                    if incidents else None)
+        ss = ScaleSet(env, member, model, draws, replication, events, samples, fleet, timeline)
         env.process(ss.timeline())
         scale_sets.append(ss)
     env.run(until=scenario.horizon_min)

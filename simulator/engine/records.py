@@ -23,13 +23,18 @@ class Event(NamedTuple):
     deletion_status: Optional[str]  # ResilientVMDeletionStatus after the event; None once Deleted
     in_capacity: bool  # the VM counts toward capacity after the event (False from when it is
     # chosen for deletion: a scale-in, `delete` or `delete_failed`; never True again)
+    zone: Optional[str]  # the VM's availability zone; None in a scale set without zones
 
 
 EVENT_COLUMNS: tuple[str, ...] = Event._fields
 
 
 class Sample(NamedTuple):
-    """The scale set's counts at one instant of the sampling grid (capacity time series)."""
+    """The scale set's counts at one instant of the sampling grid (capacity time series).
+
+    `zone` None is the whole scale set; a zone-spanning scale set adds one row per zone with
+    that zone's counts, its target being the zone's instances that count toward capacity.
+    """
 
     replication: int
     scale_set: str
@@ -39,6 +44,7 @@ class Sample(NamedTuple):
     Succeeded: int
     Failed: int
     Deleting: int
+    zone: Optional[str] = None
 
 
 SAMPLE_COLUMNS: tuple[str, ...] = Sample._fields

@@ -12,13 +12,14 @@ import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..model.faults import FaultModel, replication_seeds
+from ..model.incidents import INCIDENT_COLUMNS, draw_incidents
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 from .discrete_event import run_replication
@@ -33,7 +34,8 @@ class SimulationResult:
     `summary` has one fleet-wide row per replication (for a single scale set, its own row),
     `scale_sets` one row per replication and scale set, `bands` the exact median and 90% band
     of the counts over time; `events` and `timeseries` (the per-replication samples) are empty
-    unless kept.
+    unless kept. `incidents` has one row per random incident of every replication
+    (INCIDENT_COLUMNS), empty for a scenario without `[[faults.incidents]]`.
     """
 
     scenario: Scenario
@@ -44,6 +46,7 @@ class SimulationResult:
     timeseries: pd.DataFrame
     scale_sets: pd.DataFrame
     bands: pd.DataFrame
+    incidents: pd.DataFrame = field(default_factory=lambda: incidents_frame([]))
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Chunk:
     samples: pd.DataFrame
     times: np.ndarray
     grids: np.ndarray | None  # (replication, scale set, column, grid point), folded into Bands
+    incidents: pd.DataFrame | None = None  # one row per incident (INCIDENT_COLUMNS)
 
 
 def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_events: bool,
@@ -63,9 +67,11 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     """Run some replications of a scenario (in whatever process this is called)."""
     faults = [FaultModel(member) for member in scenario.members()]
     names = new_bands(scenario).names
-    rows, member_rows, events, samples, grids = [], [], [], [], []
+    rows, member_rows, events, samples, grids, incidents = [], [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
-        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
+        drawn = draw_incidents(scenario, ss)
+        incidents.extend(i.row(r) for i in drawn)
+        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events, drawn)
         rows.append(row)
         member_rows.extend(per_set)
         events.extend(ev)
@@ -76,8 +82,9 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     return Chunk(pd.DataFrame(rows),
                  pd.DataFrame(member_rows) if len(scenario.members()) > 1 else None,
                  events_frame(events),
-                 pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS)),
-                 times, np.stack(grids))
+                 pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS))
+                 .astype({"zone": "string"}),
+                 times, np.stack(grids), incidents_frame(incidents))
 
 
 class Collector:
@@ -103,7 +110,9 @@ class Collector:
         return SimulationResult(self.scenario, self.seed, self.replications,
                                 _concat([c.events for c in ordered]), summary,
                                 _concat([c.samples for c in ordered]), scale_sets,
-                                self.bands.frame())
+                                self.bands.frame(),
+                                _concat([c.incidents for c in ordered if c.incidents is not None]
+                                        or [incidents_frame([])]))
 
 
 def new_bands(scenario: Scenario) -> Bands:
@@ -180,10 +189,20 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def events_frame(rows: list) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
-    for col in ("scale_set", "operation", "state", "error", "deletion_status"):
+    for col in ("scale_set", "operation", "state", "error", "deletion_status", "zone"):
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
                          "operation_id": "int64", "attempt": "int64"})
+
+
+def incidents_frame(rows: list) -> pd.DataFrame:
+    """incidents.parquet: one row per incident (replication, name, scope, zone, start_min,
+    end_min, severity); a zone only for a zonal incident."""
+    frame = pd.DataFrame.from_records(rows, columns=list(INCIDENT_COLUMNS))
+    for col in ("name", "scope", "zone"):
+        frame[col] = frame[col].astype("string")
+    return frame.astype({"replication": "int64", "start_min": "float64", "end_min": "float64",
+                         "severity": "float64"})
 
 
 def summary_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:

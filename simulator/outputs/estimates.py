@@ -66,8 +66,11 @@ def failure_rates(summary: pd.DataFrame) -> list[tuple[str, str, int, int, Inter
 def fleet_series(ts: pd.DataFrame) -> pd.DataFrame:
     """The counts summed over scale sets per replication and sample time (a fleet's total).
 
-    Every scale set samples on the same grid, so the sums line up exactly.
+    Every scale set samples on the same grid, so the sums line up exactly. Only the scale
+    sets' own rows are summed: a zone-spanning scale set's zone rows are parts of them.
     """
+    if "zone" in ts.columns:
+        ts = ts[ts["zone"].isna()]
     if "scale_set" not in ts.columns:
         return ts
     return ts.groupby(["replication", "time_min"], as_index=False)[_COUNTS].sum()
@@ -81,6 +84,12 @@ def _quantiles(values: Iterable[float]) -> np.ndarray:
     return np.quantile(x, _QUANTILES, method="inverted_cdf") if len(x) else np.full(3, np.nan)
 
 
+def never_as_inf(values: np.ndarray) -> np.ndarray:
+    """Times to a target, a run that never got there (NaN) as later than any time (+inf):
+    counted in percentiles, never dropped."""
+    return np.where(np.isnan(values), np.inf, values)
+
+
 def _time_to_target(summary: pd.DataFrame, column: str = "time_to_target_min"
                     ) -> dict[str, Interval]:
     """Reached share (Wilson), mean over runs that reached it (t), p50/p95 over all runs.
@@ -88,7 +97,7 @@ def _time_to_target(summary: pd.DataFrame, column: str = "time_to_target_min"
     A run that never reached the target counts as later than any time in the percentiles.
     """
     ttt = _col(summary, column)
-    censored = np.where(np.isnan(ttt), np.inf, ttt)
+    censored = never_as_inf(ttt)
     return {"reached": wilson_ci(int((~np.isnan(ttt)).sum()), len(ttt), CONFIDENCE),
             "mean": mean_ci(ttt, CONFIDENCE), "p50": quantile_ci(censored, 0.5, CONFIDENCE),
             "p95": quantile_ci(censored, 0.95, CONFIDENCE)}

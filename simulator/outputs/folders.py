@@ -104,6 +104,7 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
         if parquet:
             result.events.to_parquet(tmp / "events.parquet", index=False)
             result.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
+            result.incidents.to_parquet(tmp / "incidents.parquet", index=False)
         result.summary.to_csv(tmp / "summary.csv", index=False)
         if len(result.scale_sets) > len(result.summary):
             result.scale_sets.to_csv(tmp / "scale_sets.csv", index=False)
@@ -119,6 +120,8 @@ def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, 
     with atomic_dir(out_dir) as tmp:
         a.summary.to_csv(tmp / "summary_a.csv", index=False)
         b.summary.to_csv(tmp / "summary_b.csv", index=False)
+        for arm, r in (("a", a), ("b", b)):
+            r.incidents.to_parquet(tmp / f"incidents_{arm}.parquet", index=False)
         table = compare_table(a.summary, b.summary)
         table.to_csv(tmp / "compare.csv", index=False)
         write_compare_report(a, b, labels, tmp)
