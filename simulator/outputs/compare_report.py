@@ -19,6 +19,7 @@ import pandas as pd
 from ..analysis.stats import Interval, decimals_for, fmt_num, judge, paired_diff_ci, welch_diff_ci
 from .estimates import CONFIDENCE, _time_to_target, fleet_series
 from .figures import plot_compare_capacity
+from .tails import compare_tail_section
 from .formatting import (
     REL_TOL,
     _fmt,
@@ -144,6 +145,7 @@ def write_compare_report(a: "SimulationResult", b: "SimulationResult", labels: t
         md += ["## Reaching the target", "", "Across all runs of each arm; a run that never "
                "reached it counts as later than any time.", ""]
         md += _md_table(["", la, lb], reach)
+    md += compare_tail_section(a.summary, b.summary, labels)
     md += ["## Paired differences", "",
            f"Difference = {la} − {lb}, mean over replications of the per-replication difference, "
            f"{CONFIDENCE:.0%} paired t interval; next to it the interval a comparison of "

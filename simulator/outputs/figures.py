@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..analysis.stats import Interval
-from .estimates import _quantiles
+from .estimates import _quantiles, never_as_inf
+from .regional import incident_share
 
 
 def _band(ts: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -32,9 +33,29 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_capacity(ts: pd.DataFrame, path: Path, title: str) -> Path:
+def _shade_incidents(ax, incidents: pd.DataFrame | None, times: np.ndarray,
+                     replications: int) -> list:
+    """Shade, behind the counts, the share of runs with a random incident under way; return
+    the legend handles to add to the axis' own."""
+    if incidents is None or incidents.empty:
+        return []
+    share = ax.twinx()
+    share.fill_between(times, 0, incident_share(incidents, times, replications), step="post",
+                       color="tab:grey", alpha=0.18, lw=0,
+                       label="runs with an incident under way (right axis)")
+    share.set_ylim(0, 1)
+    share.set_ylabel("share of runs under an incident")
+    ax.set_zorder(share.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    return share.get_legend_handles_labels()[0]
+
+
+def plot_capacity(ts: pd.DataFrame, path: Path, title: str,
+                  incidents: pd.DataFrame | None = None) -> Path:
     fig = Figure(figsize=(9, 6.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    shaded = _shade_incidents(top, incidents, np.sort(ts["time_min"].unique()),
+                              ts["replication"].nunique())
     target = _band(ts, "target")
     for ax in (top,):
         ax.step(target.index, target["p50"], where="post", color="black", ls="--", lw=1.2,
@@ -52,7 +73,8 @@ def plot_capacity(ts: pd.DataFrame, path: Path, title: str) -> Path:
     top.set_title(f"{title}: VMs by state over time ({ts['replication'].nunique()} runs)")
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        handles = ax.get_legend_handles_labels()[0] + (shaded if ax is top else [])
+        ax.legend(handles=handles, fontsize=8, loc="best")
     return _save(fig, path)
 
 
@@ -77,7 +99,7 @@ def plot_time_to_target(ttt: np.ndarray, path: Path, title: str,
         ecdf.step(np.r_[0.0, reached], np.r_[0.0, np.arange(1, len(reached) + 1) / n],
                   where="post", color=colour, label=f"{label}: {len(reached) / n:.0%} reached")
     k = int((~np.isnan(ttt)).sum())
-    censored = np.where(np.isnan(ttt), np.inf, ttt)
+    censored = never_as_inf(ttt)
     for q, ls in ((0.5, "--"), (0.95, ":")):
         v = float(np.quantile(censored, q, method="inverted_cdf")) if n else math.nan
         if math.isfinite(v):

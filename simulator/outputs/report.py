@@ -29,6 +29,8 @@ from .estimates import (
     proportions,
 )
 from .figures import plot_capacity, plot_failure_rates, plot_time_to_target
+from .regional import regional_section
+from .tails import tail_section
 from .formatting import (
     REL_TOL,
     RESOLUTION,
@@ -228,7 +230,8 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
     fleet = per_set is not None and "scale_set" in per_set and per_set["scale_set"].nunique() > 1
     title = sc.name
     rates = failure_rates(summary)
-    pngs = [plot_capacity(ts, out_dir / "capacity.png", title),
+    incidents = getattr(result, "incidents", None)
+    pngs = [plot_capacity(ts, out_dir / "capacity.png", title, incidents),
             plot_time_to_target(_col(summary, "time_to_target_min"),
                                 out_dir / "time_to_target.png", title,
                                 _col(summary, "time_to_95pct_min")
@@ -250,6 +253,7 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
     md += ["", f"(An interval counts as too wide when its half-width is over {REL_TOL:.0%} of "
                "the estimate and over the metric's resolution: half a VM, operation or minute, "
                "5 VM-minutes, half a percentage point.)", ""]
+    md += tail_section(summary)
 
     if fleet:
         md += ["## Per scale set", "", "Means per run with 95% intervals; time to target "
@@ -265,6 +269,8 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
            "5th–95th percentile of runs in brackets.", ""]
     md += _md_table(["minute", "target", "usable VMs", "usable share of target", "Failed VMs"],
                     capacity_table(ts, sc.horizon_min))
+
+    md += regional_section(result)
 
     tt = _time_to_target(summary)
     md += ["## Time to target capacity", "", "![time to target capacity](time_to_target.png)", ""]
