@@ -47,6 +47,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = _finite(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
+    return value
+
+
 @contextmanager
 def _progress(total: int, quiet: bool, desc: str) -> Iterator:
     """A tqdm bar on a terminal, shown only once a run has lasted a second."""
@@ -190,7 +197,8 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .analysis.calibrate import calibrate, to_toml
     from .analysis.observed_log import read_log
-    fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
+    fragment = to_toml(calibrate(read_log(args.log), incidents=args.incidents, alpha=args.alpha),
+                       durations=args.durations)
     if args.out:
         print(f"wrote {atomic_write(Path(args.out), fragment)}")
     else:
@@ -280,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the TOML fragment here (default: print it)")
     p.add_argument("--durations", choices=("lognormal", "empirical"), default="lognormal",
                    help="fitted lognormal (default) or the observed sample")
+    p.add_argument("--no-incidents", dest="incidents", action="store_false",
+                   help="do not look for incidents (periods of raised rates)")
+    p.add_argument("--alpha", type=_probability, default=0.01,
+                   help="chance of a false incident over the whole log (default 0.01)")
     p.set_defaults(func=_cmd_calibrate)
 
     from .outputs.gallery import GALLERY_REPLICATIONS, GALLERY_SEED

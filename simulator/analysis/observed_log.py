@@ -12,17 +12,19 @@ Log formats (CSV or Parquet, chosen by suffix, else by content):
                 (``OSProvisioningTimedOut``, ``VMStartTimedOut``, ``AllocationFailed``, ...)
     ==========  ================================================================
 
-    Other columns are ignored. A retry is simply another row: rates are per attempt, as the
-    simulator draws them. A row with outcome ``ResilientCreateWindowExpired`` (an attempt cut
-    off by the 30-minute window, so its own outcome was never seen) is skipped.
+    Other columns are ignored, except an optional ``replication`` (independent timelines in
+    one file, e.g. days from different fleets). A retry is simply another row: rates are per
+    attempt, as the simulator draws them. A row with outcome ``ResilientCreateWindowExpired``
+    is an attempt cut off by the 30-minute window: its own outcome was never seen, only that it
+    was still running at end_min. It is kept as *censored* (see ``censored.py``).
 
 (b) the simulator's own ``events.parquet`` (columns replication, [scale_set,] time_min, vm,
     operation_id, operation, attempt, state, error, deletion_status), recognised by its columns. Each
-    attempt's start row is paired with its end row; attempts abandoned at the create deadline
-    (error ``ResilientCreateWindowExpired``) and attempts still running when the log ends are
-    skipped. Skipping censored attempts biases timeout rates slightly low when many attempts
-    are cut off (e.g. Windows, where a timed-out retry always is); with Linux timeouts and
-    everyday rates the effect is far below the intervals' width.
+    attempt's start row is paired with its end row; an attempt abandoned at the create deadline
+    (error ``ResilientCreateWindowExpired``) is censored at the deadline, and one still running
+    when its replication's log ends is censored at that replication's last event. Dropping
+    them instead would bias timeout rates low (a Windows retry that times out is always cut
+    off), so the estimates keep them in the likelihood.
 
 Any problem with the log raises `CalibrationError` (a ValueError) naming the file, the row and
 what was expected; the CLI maps it to exit code 2.
@@ -42,6 +44,10 @@ LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")
 EVENT_LOG_COLUMNS: tuple[str, ...] = ("replication", "time_min", "operation_id", "operation",
                                       "attempt", "state", "error")
 OPERATIONS: tuple[str, ...] = ("create", "delete", "attach")
+#: Outcome of an attempt still running when the log ends (not a wire value): censored.
+RUNNING = "Running"
+#: Outcomes that mean "cut off: still running at end_min, outcome never seen".
+CENSORED_OUTCOMES = (P.CREATE_WINDOW_EXPIRED, RUNNING)
 _CODE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
@@ -95,6 +101,7 @@ def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFram
         raise CalibrationError(f"{source}, {labels[i]}: a third row for one attempt "
                                f"({', '.join(key)}) = "
                                f"{tuple(ev.loc[i, key].tolist())}; expected a start row and an end row")
+    last_row = ev.groupby(key[:-2], sort=False)["time_min"].transform("max")
     starts, ends = ev[k == 0], ev[k == 1]
     bad = starts[starts["error"].notna() | ~starts["state"].isin([P.CREATING, P.DELETING])]
     if len(bad):
@@ -102,19 +109,27 @@ def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFram
         raise CalibrationError(f"{source}, {labels[i]}: an attempt's first row should be its "
                                f"start (state Creating or Deleting, no error); got state "
                                f"{ev.loc[i, 'state']!r}, error {ev.loc[i, 'error']!r}")
-    pairs = starts.reset_index().merge(ends.reset_index(), on=key, suffixes=("_s", "_e"))
+    pairs = starts.reset_index().merge(ends.reset_index(), on=key, suffixes=("_s", "_e"),
+                                       how="left")
+    running = pairs["index_e"].isna().to_numpy()  # no end row: still running when the log ends
     outcome = pairs["error_e"].astype("object").where(pairs["error_e"].notna(), P.SUCCEEDED)
+    outcome = outcome.where(~running, RUNNING)
+    end = np.where(running, last_row.to_numpy()[pairs["index_s"].to_numpy()],
+                   pairs["time_min_e"].to_numpy(dtype=float))
     return pd.DataFrame({
         "operation": pairs["operation_s"].astype(str).to_numpy(),
         "start_min": pairs["time_min_s"].to_numpy(dtype=float),
-        "end_min": pairs["time_min_e"].to_numpy(dtype=float),
+        "end_min": end,
         "outcome": outcome.astype(str).to_numpy(),
-        "row": [labels[int(i)] for i in pairs["index_e"]],
+        "row": [labels[int(e if e == e else s)] for s, e in zip(pairs["index_s"],
+                                                                pairs["index_e"])],
+        "replication": pairs["replication"].to_numpy(),
+        **({"zone": pairs["zone_s"].to_numpy()} if "zone_s" in pairs else {}),
     })
 
 
 def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Validate a one-row-per-attempt frame; drop censored attempts; add duration_min."""
+    """Validate a one-row-per-attempt frame; add duration_min, censored and replication."""
     missing = [c for c in LOG_COLUMNS if c not in df.columns]
     if missing:
         raise CalibrationError(
@@ -155,9 +170,13 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
             "'Succeeded' or an Azure error code in CamelCase (e.g. OSProvisioningTimedOut)")
     out = pd.DataFrame({"operation": op.astype(str).to_numpy(), "start_min": times["start_min"],
                         "end_min": times["end_min"], "outcome": outcome.astype(str).to_numpy(),
-                        "duration_min": times["end_min"] - times["start_min"], "row": rows})
-    out = out[out["outcome"] != P.CREATE_WINDOW_EXPIRED].reset_index(drop=True)
-    if len(out) == 0:
+                        "duration_min": times["end_min"] - times["start_min"], "row": rows,
+                        "replication": (df["replication"].to_numpy() if "replication" in df
+                                        else np.zeros(len(df), dtype=int))})
+    if "zone" in df:
+        out["zone"] = df["zone"].to_numpy()
+    out["censored"] = out["outcome"].isin(CENSORED_OUTCOMES).to_numpy()
+    if out["censored"].all():
         raise CalibrationError(f"{source}: no complete attempts (all were cut off by the "
                                "create window or still running); nothing to calibrate from")
     out.attrs["source"] = source
