@@ -78,8 +78,12 @@ class ScaleSet:
             orphaned = state == P.FAILED and not vm.in_capacity
             for tally in self.tallies:
                 tally.move(self.env.now, vm.state, state, orphaned - vm.orphaned)
-            if self.zones:
-                Z.move(self.zone_states[vm.zone], vm.state, state)
+            if self.zones:  # the zone's own counts (Deleted leaves)
+                counts = self.zone_states[vm.zone]
+                if vm.state is not None:
+                    counts[vm.state] -= 1
+                if state != P.DELETED:
+                    counts[state] += 1
             vm.state, vm.orphaned = state, orphaned
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
                             operation, attempt, state, error, status, vm.in_capacity, vm.zone)
@@ -121,7 +125,6 @@ class ScaleSet:
     def _new_vm(self) -> VM:
         vm = VM(self.next_index)
         if self.zones:
-            self.sample_before(self.env.now)  # earlier samples keep the zones' old targets
             vm.zone = Z.place(self.zone_counted, self.zones)
             self.zone_counted[vm.zone] += 1
         self.next_index += 1
@@ -230,6 +233,8 @@ class ScaleSet:
             return
         before = self.capacity
         policy = self.policy if operation == "create" else P.ResiliencyPolicy()
+        if self.zones:
+            self.sample_before(self.env.now)  # earlier samples keep the zones' old targets
         for _ in range(count):
             vm = self._new_vm()
             self._start(self.create(vm, operation, policy), vm)
@@ -248,12 +253,13 @@ class ScaleSet:
     def _delete(self, vms: list[VM]) -> None:
         """Start deleting `vms`. Each that still counts toward capacity stops counting now,
         once; one that no longer counts (its earlier delete failed) leaves capacity as it is."""
+        if self.zones:
+            self.sample_before(self.env.now)  # earlier samples keep the zones' old targets
         for vm in vms:
             if vm.in_capacity:
                 vm.in_capacity = False
                 self.counting -= 1
                 if self.zones:
-                    self.sample_before(self.env.now)
                     self.zone_counted[vm.zone] -= 1
             self._start(self.delete(vm, self.policy), vm)
 

@@ -8,9 +8,8 @@ hold more (platform docs, "Zone balancing"). These are the rules as small pure f
 """
 from __future__ import annotations
 
-from typing import Mapping, MutableMapping, Protocol, Sequence
-
-from . import policy as P
+import heapq
+from typing import Mapping, Protocol, Sequence
 
 
 class Zoned(Protocol):
@@ -26,28 +25,20 @@ def place(counted: Mapping[str, int], zones: Sequence[str]) -> str:
 def scale_in_choice(idle: Sequence[Zoned], counted: Mapping[str, int], n: int) -> list:
     """The first `n` of `idle` (VMs in the scale-in policy's order) a zone-balanced scale-in
     takes: each from the zone that holds the most instances that count, ties to the zone whose
-    next VM comes first in the policy's order."""
-    left = dict(counted)
-    queues: dict[str, list] = {}
-    for vm in idle:
-        queues.setdefault(vm.zone, []).append(vm)
-    rank = {id(vm): k for k, vm in enumerate(idle)}
-    heads = {z: 0 for z in queues}
+    next VM comes first in the policy's order (a heap of (-count, next VM's rank, zone))."""
+    queues: dict = {}
+    for rank, vm in enumerate(idle):
+        queues.setdefault(vm.zone, []).append((rank, vm))
+    left = {z: counted.get(z, 0) for z in queues}
+    heads = dict.fromkeys(queues, 0)
+    heap = [(-left[z], q[0][0], z) for z, q in queues.items()]
+    heapq.heapify(heap)
     chosen = []
-    while len(chosen) < n:
-        open_zones = [z for z in queues if heads[z] < len(queues[z])]
-        if not open_zones:
-            break
-        zone = min(open_zones, key=lambda z: (-left.get(z, 0), rank[id(queues[z][heads[z]])]))
-        chosen.append(queues[zone][heads[zone]])
-        heads[zone] += 1
-        left[zone] = left.get(zone, 0) - 1
+    while heap and len(chosen) < n:
+        _, _, zone = heapq.heappop(heap)
+        queue, k = queues[zone], heads[zone]
+        chosen.append(queue[k][1])
+        heads[zone], left[zone] = k + 1, left[zone] - 1
+        if k + 1 < len(queue):
+            heapq.heappush(heap, (-left[zone], queue[k + 1][0], zone))
     return chosen
-
-
-def move(counts: MutableMapping[str, int], old: str | None, new: str) -> None:
-    """A VM of a zone changes state: the zone's counts per state follow (Deleted leaves)."""
-    if old is not None:
-        counts[old] -= 1
-    if new != P.DELETED:
-        counts[new] += 1
