@@ -113,14 +113,15 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
     return Path(out_dir)
 
 
-def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any]
-                  ) -> pd.DataFrame:
-    """Write both arms' summaries, the paired comparison and its report, atomically."""
+def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any], *,
+                  parquet: bool = True) -> pd.DataFrame:
+    """Write both arms' summaries, the paired comparison and its report, atomically
+    (`parquet=False` leaves out the arms' incidents, as the gallery does)."""
     from .compare_report import compare_table, write_compare_report
     with atomic_dir(out_dir) as tmp:
         a.summary.to_csv(tmp / "summary_a.csv", index=False)
         b.summary.to_csv(tmp / "summary_b.csv", index=False)
-        for arm, r in (("a", a), ("b", b)):
+        for arm, r in (("a", a), ("b", b)) if parquet else ():
             r.incidents.to_parquet(tmp / f"incidents_{arm}.parquet", index=False)
         table = compare_table(a.summary, b.summary)
         table.to_csv(tmp / "compare.csv", index=False)

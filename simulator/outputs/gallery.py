@@ -42,7 +42,8 @@ def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICA
     write_compare(a, b, labels, out / scenario.name / "compare",
                   manifest(arms[0], seed=seed, replications=replications,
                            wall_time_s=time.perf_counter() - start, command="gallery compare",
-                           labels=list(labels), arm_a_overrides=a_set, arm_b_overrides=b_set))
+                           labels=list(labels), arm_a_overrides=a_set, arm_b_overrides=b_set),
+                  parquet=False)
     return {"name": scenario.name, "question": _question(scenario.description),
             "labels": " vs ".join(labels)}
 
