@@ -9,7 +9,9 @@ Prints, in one run on one machine (see benchmarks/README.md for what each figure
 2. wall time and peak memory for 1,000 VMs x 1,000 replications x 2 policies on 1 worker and
    on all cores (target < 60 s on 2 cores);
 3. peak memory at 100 and at 10,000 replications without events (target: within 1.2x);
-4. how time grows with VMs (100, 1,000, a fleet of 10 x 1,000) and with replications.
+4. how time grows with VMs (100, 1,000, a fleet of 10 x 1,000) and with replications;
+5. what random incidents and zones cost (target: incidents within 1.3x of the same workload
+   without them), and the workload without them against a baseline commit (no regression).
 
 Every memory figure and every figure of sections 2-4 comes from a fresh subprocess per
 configuration (`--child`), so peaks do not mix. Timings are repeated and the best (minimum)
@@ -30,6 +32,7 @@ if str(HERE) not in sys.path:  # the section modules sit beside this file (alrea
     sys.path.insert(0, str(HERE))  # when it is run as a script)
 # measure.py puts the repository root first on sys.path, so `simulator` is this checkout's.
 from engine_speed import print_headline, profile, section_headline
+from incidents import print_incidents, print_no_regression, section_incidents, section_no_regression
 from measure import child_main, loadavg, machine, mib
 from memory import memory_ratios, section_memory
 from scaling import bare_fleet_reference, section_scaling
@@ -96,12 +99,32 @@ def final_table(h: dict, thr: list[dict], mem: list[dict], ratios: list[dict],
     return rows
 
 
+def section_five(quick: bool, baseline_ref: str | None, cores: int) -> dict:
+    """Section 5: incidents and zones against the same workload without them; the workload
+    without them against the baseline commit."""
+    print(f"\n== 5. Random incidents and zones, 1,000-VM workload [{loadavg(cores)}]", flush=True)
+    inc = section_incidents(reps=10 if quick else 20, repeat=3 if quick else 9)
+    print_incidents(inc)
+    print(f"\n== 5b. No regression without incidents: this checkout vs "
+          f"{baseline_ref or 'the merge-base with main'} "
+          f"[{loadavg(cores)}]", flush=True)
+    reg = section_no_regression(reps=10 if quick else 20, repeat=3 if quick else 9,
+                                ref=baseline_ref)
+    print_no_regression(reg)
+    return {"incidents": inc, "no_regression": reg}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="scaled-down run (about a minute)")
     ap.add_argument("--profile", action="store_true",
                     help="only cProfile the headline workload and print the top functions")
     ap.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
+    ap.add_argument("--section", choices=("all", "incidents"), default="all",
+                    help="run every section (default) or only section 5")
+    ap.add_argument("--baseline-ref", default=None,
+                    help="git ref whose simulator/ section 5 compares with (default: the "
+                         "merge-base of HEAD and main)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -123,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload: scale out N VMs at minute 0, scale in N at minute {SCALE_IN_AT_MIN:g}, "
           f"horizon {HORIZON_MIN:g} min; faults {json.dumps(FAULTS)}; Resilient create and "
           f"delete on unless said otherwise")
+    if args.section == "incidents":
+        inc = section_five(q, args.baseline_ref, cores)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": m, "quick": q, **inc}, indent=1,
+                                                  default=str))
+        return 0
 
     h = section_headline(reps=10 if q else 20, repeat=3 if q else 7)
     print_headline(h)
@@ -152,13 +181,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{flt['cpu_us_per_vm_rep'] / one['cpu_us_per_vm_rep']:.2f}x; bare SimPy loop with the "
           f"same schedule (10 x the processes in one environment vs 10 runs): {ref['ratio']:.2f}x")
 
+    inc = section_five(q, args.baseline_ref, cores)
     final_table(h, thr, mem, ratios, scal, cores, q)
+    print(f"  5. incidents / plain (time; per event row): {inc['incidents']['ratio_incidents']:.2f}x; "
+          f"{inc['incidents']['ratio_incidents_per_row']:.2f}x  target <= 1.3  "
+          f"{verdict(inc['incidents']['ratio_incidents'] <= 1.3)}")
+    print(f"  5. this / {inc['no_regression']['commit']} without incidents: "
+          f"{inc['no_regression']['ratio']:.2f}x  target <= 1.0 within noise")
     total = time.perf_counter() - start
     print(f"\nbenchmark wall time: {total:.0f} s; at the end: {loadavg(cores)}")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": m, "quick": q, "headline": h, "throughput": thr, "memory": mem,
-             "memory_ratios": ratios, "scaling": scal, "bare_fleet": ref, "wall_s": total}, indent=1, default=str))
+             "memory_ratios": ratios, "scaling": scal, "bare_fleet": ref, **inc, "wall_s": total},
+            indent=1, default=str))
     return 0
 
 
