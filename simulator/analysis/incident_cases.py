@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..engine.runner import SimulationResult
 from ..model import policy as P
 from ..model.distributions import Fixed, Lognormal
@@ -127,5 +125,4 @@ def _check() -> None:  # pragma: no cover - a quick look at the exact values
 
 
 if __name__ == "__main__":  # pragma: no cover
-    np.set_printoptions(precision=4)
     _check()

@@ -184,10 +184,12 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def read_log(path: str | Path) -> pd.DataFrame:
-    """Read a log (format a or b) into one row per complete attempt.
+    """Read a log (format a or b) into one row per attempt, cut-off ones included.
 
-    Columns: operation, start_min, end_min, outcome, duration_min, row (where the attempt's
-    outcome came from in the file, for error messages). `attrs["source"]` is the path.
+    Columns: operation, start_min, end_min, outcome, duration_min (how long it ran, to its
+    cut for a cut-off one), censored (cut off: outcome unseen), replication (the timeline),
+    row (where the attempt came from in the file, for error messages), and zone when the log
+    has one. `attrs["source"]` is the path.
     """
     path = Path(path)
     raw, unit = _read_table(path)
