@@ -1,11 +1,25 @@
-"""Discrete-event simulator of Azure VM Scale Sets under Resilient create and delete."""
-from importlib.metadata import version
+"""Discrete-event simulator of Azure VM Scale Sets under Resilient create and delete.
 
-from .engine.runner import SimulationResult, simulate
-from .model.loading import load_scenario, parse_scenario
-from .model.schema import Scenario, ScenarioError
-from .outputs.folders import DISTRIBUTION
+The names below are loaded on first use (PEP 562), so `import simulator.cli` (and
+`vmss-sim --help`) does not pay for pandas, SimPy or pydantic.
+"""
+from importlib import import_module
+from typing import Any
+
+_NAMES = {"simulate": "engine.runner", "SimulationResult": "engine.runner",
+          "Scenario": "model.schema", "ScenarioError": "model.schema",
+          "load_scenario": "model.loading", "parse_scenario": "model.loading"}
 
 __all__ = ["simulate", "SimulationResult", "Scenario", "ScenarioError", "load_scenario",
            "parse_scenario"]
-__version__ = version(DISTRIBUTION)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        from .outputs.folders import DISTRIBUTION
+        return version(DISTRIBUTION)
+    if name in _NAMES:
+        return getattr(import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,57 +1,52 @@
 """The vmss-sim commands: parse, call, print. No logic of their own.
 
 Every error a user can cause (a bad scenario, override, run folder or log) is printed as one
-clear message with exit code 2, and nothing is written.
+clear message with exit code 2, and nothing is written. Only the standard library is imported
+here: each command imports what it needs (pandas, matplotlib, simpy), so `vmss-sim --help`
+answers at once. Output into a closed pipe (`vmss-sim ... | head`) ends quietly.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from .analysis.observed_log import CalibrationError
-from .engine.runner import SimulationResult, default_workers, simulate
-from .model.loading import load_scenario
-from .model.overrides import compare_arms
-from .model.schema import ScenarioError
-from .outputs.folders import OutputError, atomic_write, check_output_dir
+from . import arguments as A
 
 
 class UsageError(Exception):
     """A bad argument the parser cannot see (a missing run folder, ...): exit code 2."""
 
 
-def _count(text: str, least: int = 0) -> int:
-    """An argparse type: a whole number >= least."""
-    value = int(text)
-    if value < least:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text}")
-    return value
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (temporaries removed,
+    workers stopped); the exit code is 128 + 15, as for a process the signal killed."""
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
-def _positive(text: str) -> float:
-    value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = _finite(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
-    return value
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Handle SIGTERM by unwinding (main thread only: Python runs handlers there), then put
+    back the caller's handler: main() may run inside a test or a notebook."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -63,123 +58,204 @@ def _progress(total: int, quiet: bool, desc: str) -> Iterator:
         yield bar.update
 
 
-def _simulate(scenario, args: argparse.Namespace, desc: str) -> tuple[SimulationResult, float]:
+def _workers(args: argparse.Namespace) -> int:
+    """--workers, at most one per core (said once on stderr); all cores by default."""
+    from .engine.runner import default_workers
+    cores = default_workers()
+    if args.workers is None or getattr(args, "scheduler", None):
+        return args.workers or cores
+    if args.workers > cores:
+        print(f"note: --workers {args.workers} is more than the {cores} cores available; "
+              f"using {cores}", file=sys.stderr)
+        args.workers = cores
+    return args.workers
+
+
+def _simulate(scenario, args: argparse.Namespace, desc: str, **options: Any):
+    """(result, wall time of the simulation alone): the manifest records the latter."""
+    from .engine.runner import simulate
     start = time.perf_counter()
     with _progress(args.replications, args.quiet, desc) as step:
         result = simulate(scenario, replications=args.replications, seed=args.seed,
-                          workers=args.workers, scheduler=args.scheduler, progress=step)
+                          workers=_workers(args), scheduler=args.scheduler,
+                          scheduler_timeout=args.scheduler_timeout, progress=step, **options)
     return result, time.perf_counter() - start
 
 
 def _out(args: argparse.Namespace, default: Path) -> Path:
     """The output folder, checked before any work so a refusal costs nothing."""
+    from .outputs.folders import check_output_dir
     return check_output_dir(Path(args.out) if args.out else default)
 
 
+def _elapsed(args: argparse.Namespace) -> str:
+    return f"{time.perf_counter() - args.started:.1f} s"  # the whole command, not just the run
+
+
+def _base_overrides(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
+    """`--faults FILE` as overrides ahead of the `--set` ones, and what the manifest records."""
+    if not getattr(args, "faults", None):
+        return list(args.overrides), {}
+    from .analysis.calibrate import read_fragment
+    fragment, overrides = read_fragment(args.faults)
+    return overrides + list(args.overrides), {"faults_file": args.faults, "faults": fragment}
+
+
+def _check_at(args: argparse.Namespace, *scenarios) -> None:
+    from .outputs.at_minutes import grid_problem
+    problem = args.at is not None and grid_problem(scenarios, args.at)
+    if problem:
+        raise UsageError(problem)
+
+
+def _print_at(at, lead: list[str] = (), names: list[str] | None = None) -> None:
+    from .outputs.at_minutes import at_text
+    print(f"\nCapacity at the minutes asked (means per run, 95% intervals):\n"
+          f"{at_text(at, lead, names)}")
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .model.loading import load_scenario
+    from .model.overrides import compare_arms
     from .outputs.sweep import grid_cells
-    scenario = load_scenario(args.file, args.overrides)
+    overrides, _ = _base_overrides(args)
+    scenario = load_scenario(args.file, overrides)
     a_set, b_set, _ = compare_arms(scenario)  # the default arms and grid must load too
     for arm in (a_set, b_set):
-        load_scenario(args.file, args.overrides + arm)
+        load_scenario(args.file, overrides + arm)
     if scenario.sweep is not None:
         for cell in grid_cells(dict(scenario.sweep.grid)):
-            cell.scenario(args.file, args.overrides)
+            cell.scenario(args.file, overrides)
     members = scenario.members()
     actions = sum(len(m.timeline) for m in members)
     print(f"{args.file}: ok ({scenario.name}, {len(members)} scale set(s), {actions} timeline "
           f"actions, horizon {scenario.horizon_min:g} min"
-          f"{', hypothetical' if scenario.hypothetical else ''})")
+          f"{', hypothetical' if scenario.hypothetical else ''}"
+          f"{f', faults from {args.faults}' if args.faults else ''})")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .outputs.folders import manifest, write_run
+    from .model.loading import load_scenario
+    from .outputs.at_minutes import result_at_table
+    from .outputs.folders import atomic_dir, event_log, fill_run, manifest
     from .outputs.report import key_figures
-    scenario = load_scenario(args.file, args.overrides)
+    overrides, faults = _base_overrides(args)
+    scenario = load_scenario(args.file, overrides)
+    _check_at(args, scenario)
     out = _out(args, Path("results") / scenario.name)
-    result, wall = _simulate(scenario, args, scenario.name)
-    info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
-                    overrides=args.overrides, command="run")
-    write_run(result, out, info)
+    with atomic_dir(out) as tmp:
+        with event_log(tmp / "events.parquet") as write:  # as the run goes: memory stays flat
+            result, wall = _simulate(scenario, args, scenario.name, on_events=write)
+        info = manifest(scenario, seed=args.seed, replications=args.replications,
+                        wall_time_s=wall, overrides=args.overrides, command="run", **faults)
+        at = None if args.at is None else result_at_table(result, args.at, args.goal)
+        fill_run(result, tmp, info, at=at)
     print(key_figures(result))
-    print(f"\nwrote {out}/ (report.md, summary.csv, events.parquet, plots) in {wall:.1f} s")
+    if at is not None:
+        _print_at(at)
+    print(f"\nwrote {out}/ (report.md, summary.csv, events.parquet, plots"
+          f"{', at.csv' if at is not None else ''}) in {_elapsed(args)}")
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+    from .model.loading import load_scenario
+    from .model.overrides import compare_arms
+    from .outputs.at_minutes import arms_at_table
+    from .outputs.compare_report import compare_text
     from .outputs.folders import manifest, write_compare
-    a_set, b_set, labels = compare_arms(load_scenario(args.file, args.overrides))
+    overrides, faults = _base_overrides(args)
+    a_set, b_set, labels = compare_arms(load_scenario(args.file, overrides))
     if args.a or args.b:
         a_set, b_set, labels = args.a, args.b, ("A", "B")
     if args.labels:
         labels = tuple(args.labels.split(","))
         if len(labels) != 2:
             raise UsageError("--labels takes two labels separated by a comma")
-    arm_a = load_scenario(args.file, args.overrides + a_set)
-    arm_b = load_scenario(args.file, args.overrides + b_set)
+    arm_a = load_scenario(args.file, overrides + a_set)
+    arm_b = load_scenario(args.file, overrides + b_set)
+    _check_at(args, arm_a, arm_b)
     out = _out(args, Path("results") / f"{arm_a.name}-compare")
-    a, wall_a = _simulate(arm_a, args, labels[0])
-    b, wall_b = _simulate(arm_b, args, labels[1])
+    a, wall_a = _simulate(arm_a, args, labels[0], keep_events=False)  # a comparison writes none
+    b, wall_b = _simulate(arm_b, args, labels[1], keep_events=False)
     info = manifest(arm_a, seed=args.seed, replications=args.replications,
                     wall_time_s=wall_a + wall_b, command="compare", labels=list(labels),
-                    arm_a_overrides=args.overrides + a_set, arm_b_overrides=args.overrides + b_set)
-    table = write_compare(a, b, labels, out, info)
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(f"{labels[0]} (A) minus {labels[1]} (B), paired by replication "
-              "(common random numbers), 95% CI:")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\nwrote {out}/")
+                    arm_a_overrides=args.overrides + a_set, arm_b_overrides=args.overrides + b_set,
+                    **faults)
+    at = None if args.at is None else arms_at_table((a, b), labels, args.at, args.goal)
+    table = write_compare(a, b, labels, out, info, at=at)
+    print(f"{labels[0]} (A) minus {labels[1]} (B), paired by replication "
+          "(common random numbers), 95% CI:")
+    print(compare_text(table))
+    if at is not None:
+        _print_at(at, ["arm"])
+    print(f"\nwrote {out}/ in {_elapsed(args)}")
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .outputs.sweep import (
-        cell_count,
-        grid_cells,
-        resolve_grid,
-        run_sweep,
-        sweep_table,
-        write_sweep_outputs,
-    )
-    grid = resolve_grid(args.file, args.overrides, args.grid)
-    scenario = load_scenario(args.file, args.overrides)
-    out = _out(args, Path("results") / f"{scenario.name}-sweep")
-    start = time.perf_counter()
-    with _progress(cell_count(grid) * args.replications, args.quiet,
-                   f"{cell_count(grid)} cells") as step:
-        summary = run_sweep(args.file, grid, overrides=args.overrides,
-                            replications=args.replications, seed=args.seed, out=out,
-                            workers=args.workers, scheduler=args.scheduler,
-                            keep_events=args.events, progress=step, on_skip=step)
-    wall = time.perf_counter() - start
+    from .model.loading import load_scenario
+    from .outputs.formatting import short_key
+    from .outputs.sweep import cell_count, grid_cells, hold_sweep_folder, resolve_grid, run_sweep
+    from .outputs.sweep_report import sweep_text, write_sweep_outputs
+    overrides, faults = _base_overrides(args)
+    grid = resolve_grid(args.file, overrides, args.grid)
+    scenario = load_scenario(args.file, overrides)
     cells = grid_cells(grid)
-    info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
-            "replications": args.replications, "grid": grid, "overrides": args.overrides,
-            "wall_time_s": round(wall, 3), "cells": [dict(c.values, cell=c.key) for c in cells]}
-    scale_sets = sweep_table(out, cells, "scale_sets") if scenario.fleet else None
-    write_sweep_outputs(summary, grid, out, info, scale_sets)
-    atomic_write(out / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
-    print(f"wrote {out}/ (summary.parquet, sweep.md, plots): {cell_count(grid)} cells x "
-          f"{args.replications} replications in {wall:.1f} s")
+    scenarios = {c.key: c.scenario(args.file, overrides) for c in cells}
+    _check_at(args, *scenarios.values())
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}-sweep"
+    start = time.perf_counter()
+    with hold_sweep_folder(out) as out:  # checked under the lock, before any work
+        with _progress(cell_count(grid) * args.replications, args.quiet,
+                       f"{cell_count(grid)} cells") as step:
+            summary = run_sweep(args.file, grid, overrides=overrides,
+                                replications=args.replications, seed=args.seed, out=out,
+                                workers=_workers(args), scheduler=args.scheduler,
+                                scheduler_timeout=args.scheduler_timeout,
+                                keep_events=args.events, keep_timeseries=args.at is not None,
+                                progress=step, on_skip=step)
+        info = {"command": "sweep", "scenario_name": scenario.name, "seed": args.seed,
+                "replications": args.replications, "grid": grid, "overrides": args.overrides,
+                **faults, "wall_time_s": round(time.perf_counter() - start, 3),
+                "cells": [dict(c.values, cell=c.key) for c in cells]}
+        table, at = write_sweep_outputs(summary, grid, out, info, cells,
+                                        {k: s.horizon_min for k, s in scenarios.items()},
+                                        fleet=bool(scenario.fleet), at=args.at, goal=args.goal)
+    print(f"{scenario.name}: {cell_count(grid)} cells x {args.replications} replications, seed "
+          f"{args.seed}; 95% intervals (time to 95% of target: median over all runs)")
+    print(sweep_text(table, list(grid)))
+    if at is not None:
+        _print_at(at, list(grid), [short_key(k) for k in grid])
+    print(f"\nwrote {out}/ (summary.parquet, cells.csv, sweep.md, plots"
+          f"{', at.csv' if at is not None else ''}) in {_elapsed(args)}")
     return 0
 
 
 def _cmd_gallery(args: argparse.Namespace) -> int:
+    from .model.loading import load_scenario
+    from .model.overrides import compare_arms
     from .outputs.gallery import build_gallery
+    from .outputs.sweep import cell_count
     files = sorted(Path(args.scenarios).glob("*.toml"))
     if not files:
         raise UsageError(f"{args.scenarios}: no scenario files (*.toml)")
-    for path in files:  # every scenario must be valid before anything is rewritten
-        load_scenario(path)
-    start = time.perf_counter()
-    with _progress(3 * len(files) * args.replications, args.quiet, "gallery") as step:
+    names: dict[str, Path] = {}
+    runs = 0  # a run, the comparison's two arms, and a policy matrix's cells
+    for path in files:  # every scenario and its arms must be valid before anything runs
+        scenario = load_scenario(path)
+        for arm in compare_arms(scenario)[:2]:
+            load_scenario(path, arm)
+        if scenario.name in names:
+            raise UsageError(f"{path}: named {scenario.name!r} like {names[scenario.name]}; "
+                             "expected one gallery folder per scenario")
+        names[scenario.name] = path
+        runs += 3 + (cell_count(dict(scenario.sweep.grid)) if scenario.sweep else 0)
+    with _progress(runs * args.replications, args.quiet, "gallery") as step:
         index = build_gallery(Path(args.scenarios), Path(args.out), replications=args.replications,
-                              seed=args.seed, workers=args.workers, progress=step)
-    print(f"wrote {index} and {len(files)} scenarios' reports in "
-          f"{time.perf_counter() - start:.1f} s")
+                              seed=args.seed, workers=_workers(args), progress=step)
+    print(f"wrote {index} and {len(files)} scenarios' reports in {_elapsed(args)}")
     return 0
 
 
@@ -195,12 +271,14 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .analysis.calibrate import calibrate, to_toml
+    from .analysis.calibrate import SIGNATURE, calibrate, to_toml
     from .analysis.observed_log import read_log
+    from .outputs.folders import atomic_write, check_output_file
+    out = check_output_file(Path(args.out), SIGNATURE) if args.out else None
     fragment = to_toml(calibrate(read_log(args.log), incidents=args.incidents, alpha=args.alpha),
                        durations=args.durations)
-    if args.out:
-        print(f"wrote {atomic_write(Path(args.out), fragment)}")
+    if out:
+        print(f"wrote {atomic_write(out, fragment)}")
     else:
         print(fragment, end="")
     return 0
@@ -210,6 +288,9 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from .outputs.folders import read_run
     from .outputs.view import resiliency_view
     scenario, events, _ = read_run(Path(args.run_dir))
+    if not 0 <= args.at <= scenario.horizon_min:
+        raise UsageError(f"--at {args.at:g}: expected a minute within [0, "
+                         f"{scenario.horizon_min:g}] (the run's horizon)")
     if args.replication not in set(events["replication"].unique()):
         raise UsageError(f"{args.run_dir}: no replication {args.replication} in events.parquet")
     try:
@@ -221,114 +302,83 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_scenario_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="scenario TOML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario value, e.g. faults.create.OSProvisioningTimedOut=0.2")
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .model.loading import load_scenario
+    from .serve.app import banner, bind, make_server
+    from .serve.clock import ManualClock, SpeedClock
+    from .serve.emulator import Emulator
+    scenario = load_scenario(args.file, args.overrides) if args.file else None
+    if args.overrides and scenario is None:
+        raise UsageError("--set needs a scenario file")
+    clock = ManualClock() if args.manual_clock else SpeedClock(args.speed)
+    emulator = Emulator(scenario, seed=args.seed, clock=clock)
+    sock = bind(args.host, args.port)
+    print(banner(emulator, sock, f"scenario {scenario.name}" if scenario else
+                 "defaults (Flexible, Linux, no faults)"), flush=True)  # says who can reach it
+    make_server(emulator, quiet=args.quiet).run(sockets=[sock])
+    return 0
 
 
-def _add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int) -> None:
-    p.add_argument("--replications", "-n", type=lambda t: _count(t, 1), default=replications,
-                   help=f"default {replications}")
-    p.add_argument("--seed", type=_count, default=seed, help=f"a whole number >= 0 (default {seed})")
-    p.add_argument("--workers", "-w", type=lambda t: _count(t, 1), default=default_workers(),
-                   help="local worker processes (default: all cores; 1 runs in-process)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-
-
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    _add_repetition_args(p, replications=100, seed=0)
-    p.add_argument("--out", help="output folder (default results/<scenario name>[-compare])")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
+#: every command's name and the function that runs it
+COMMANDS = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "compare": _cmd_compare,
+    "sweep": _cmd_sweep,
+    "validate-model": _cmd_validate_model,
+    "calibrate": _cmd_calibrate,
+    "gallery": _cmd_gallery,
+    "view": _cmd_view,
+    "serve": _cmd_serve,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vmss-sim", description="Simulate Azure VM Scale Sets under Resilient create and "
-                                     "delete: what-if runs, comparisons, sweeps and reports.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    return A.build_parser(COMMANDS)
 
-    p = sub.add_parser("run", help="run a scenario; write events, summary, report and plots")
-    _add_scenario_args(p)
-    _add_run_args(p)
-    p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check a scenario file (and --set overrides) and exit")
-    _add_scenario_args(p)
-    p.set_defaults(func=_cmd_validate)
-
-    p = sub.add_parser("compare", help="two arms under common random numbers: paired differences")
-    _add_scenario_args(p)
-    _add_run_args(p)
-    p.add_argument("--a", action="append", default=[], metavar="KEY=VALUE",
-                   help="override for arm A (default: Resilient create and delete on)")
-    p.add_argument("--b", action="append", default=[], metavar="KEY=VALUE",
-                   help="override for arm B (default: Resilient create and delete off)")
-    p.add_argument("--labels", help="two labels, comma-separated")
-    p.set_defaults(func=_cmd_compare)
-
-    p = sub.add_parser("sweep", help="run every cell of a grid of overrides (resumable)")
-    _add_scenario_args(p)
-    _add_run_args(p)
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="a swept key and its values (repeat for more keys); default: [sweep.grid]")
-    p.add_argument("--events", action="store_true", help="keep every cell's full event log")
-    p.set_defaults(func=_cmd_sweep)
-
-    p = sub.add_parser("validate-model",
-                       help="compare the simulator with closed-form answers: a verdict per case")
-    p.add_argument("--scale", type=_positive, default=1.0,
-                   help="multiply every case's replications (default 1)")
-    p.add_argument("--seed", type=_count, default=None)
-    p.set_defaults(func=_cmd_validate_model)
-
-    p = sub.add_parser("calibrate", help="estimate a fault model (TOML) from an observed log")
-    p.add_argument("log", help="CSV or Parquet: one row per attempt, or an events.parquet")
-    p.add_argument("--out", help="write the TOML fragment here (default: print it)")
-    p.add_argument("--durations", choices=("lognormal", "empirical"), default="lognormal",
-                   help="fitted lognormal (default) or the observed sample")
-    p.add_argument("--no-incidents", dest="incidents", action="store_false",
-                   help="do not look for incidents (periods of raised rates)")
-    p.add_argument("--alpha", type=_probability, default=0.01,
-                   help="chance of a false incident over the whole log (default 0.01)")
-    p.set_defaults(func=_cmd_calibrate)
-
-    from .outputs.gallery import GALLERY_REPLICATIONS, GALLERY_SEED
-    p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "
-                                       "plots and policy comparison")
-    p.add_argument("--scenarios", default="scenarios", help="folder of scenario files")
-    p.add_argument("--out", default="results", help="results folder: writes gallery/ and README.md")
-    _add_repetition_args(p, replications=GALLERY_REPLICATIONS, seed=GALLERY_SEED)
-    p.set_defaults(func=_cmd_gallery)
-
-    p = sub.add_parser("resiliency-view",
-                       help="the VMs at a moment of a run, as GET ...?$expand=resiliencyView JSON")
-    p.add_argument("run_dir", help="a folder written by vmss-sim run")
-    p.add_argument("--at", type=_finite, required=True, metavar="MINUTE")
-    p.add_argument("--replication", type=_count, default=0)
-    p.add_argument("--scale-set", help="which scale set of a fleet (a single one needs none)")
-    p.set_defaults(func=_cmd_view)
-    return parser
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """A warning (e.g. a damaged sweep cell being recomputed) as one line, not a code listing."""
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    warnings.formatwarning = _warning_line
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help (0), or a bad argument: argparse said why (2)
         return int(done.code or 0)
+    args.started = started
     try:
-        return args.func(args)
-    except (ScenarioError, UsageError, CalibrationError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a folder or file the OS refuses, a scheduler that does not answer
-        where = f" (Dask scheduler {args.scheduler})" if getattr(args, "scheduler", None) else ""
-        print(f"error{where}: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        with _sigterm_unwinds():
+            code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt as stop:
         print("interrupted: nothing written", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
+    except Exception as err:
+        # the user's errors; their classes are loaded by now if a command raised one
+        from .analysis.observed_log import CalibrationError
+        from .engine.runner import TooManyEvents
+        from .model.schema import ScenarioError
+        from .outputs.folders import OutputError
+        if isinstance(err, OSError):  # a file the OS refuses, a scheduler that does not answer
+            where = f" (Dask scheduler {args.scheduler})" if getattr(args, "scheduler", None) \
+                else ""
+            hint = "; --scheduler-timeout sets the wait" if where and isinstance(
+                err, TimeoutError) else ""
+            print(f"error{where}: {err}{hint}", file=sys.stderr)
+        elif isinstance(err, (ScenarioError, UsageError, CalibrationError, OutputError,
+                              TooManyEvents)):
+            print(f"error: {err}", file=sys.stderr)
+        else:
+            raise
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

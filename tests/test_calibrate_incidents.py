@@ -29,6 +29,7 @@ from simulator.analysis.calibrate import calibrate, merge_into, to_toml
 from simulator.analysis.censored import fit_operation, lognormal_fit
 from simulator.analysis.observed_log import read_log
 from simulator.analysis.stats import wilson_ci
+from tests.conftest import scenario
 
 OSP, VMS = "OSProvisioningTimedOut", "VMStartTimedOut"
 ON = {"resilientVMCreationPolicy": {"enabled": True},
@@ -211,3 +212,22 @@ def test_calibrate_cli_without_incidents_and_a_bad_alpha(tmp_path, capsys):
     assert "[[faults.incidents]]" not in out and "[faults.create]" in out
     assert main(["calibrate", str(path), "--alpha", "1.5"]) == 2
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+
+def test_health_rows_are_left_out_before_a_running_attempt_is_cut(tmp_path):
+    """The `health` rows of an event log are no attempts and are left out before attempts are
+    paired; rows are then matched by label, so a health row before an attempt still running
+    at the end shifts nothing. VM 0 is created at 0 (Succeeded at 5) and turns unhealthy at 10;
+    VM 1's create at 27 is still running at the horizon (30): cut at 27, the last attempt row
+    of the replication, its outcome unseen."""
+    sc = scenario([{"at_min": 0, "action": "create", "count": 1},
+                   {"at_min": 27, "action": "create", "count": 1}], horizon_min=30,
+                  faults={"health": {"scripted": [{"vm": 0, "at_min": 10}]}})
+    ev = simulate(sc, replications=1, seed=0).events
+    assert list(ev["operation"]).index("health") < len(ev) - 1
+    path = tmp_path / "events.parquet"
+    ev.to_parquet(path, index=False)
+    log = read_log(path)
+    assert list(zip(log["start_min"], log["end_min"], log["censored"])) == [
+        (0.0, 5.0, False), (27.0, 27.0, True)]

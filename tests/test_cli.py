@@ -187,3 +187,150 @@ def test_resiliency_view_of_a_fleet_names_each_scale_set(tmp_path, capsys):
     batch = json.loads(capsys.readouterr().out)["value"]
     assert [vm["instanceId"] for vm in batch] == ["0", "1", "2", "3"]
     assert {vm["properties"]["resilientVMDeletionStatus"] for vm in batch} == {"Disabled"}
+
+
+# --- the smaller problems of a planner's first hour ---------------------------------------------
+def _cli(*args: str, **kwargs):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          **kwargs)
+
+
+def test_importing_the_cli_loads_no_heavy_library():
+    """`vmss-sim --help` answers at once: pandas, matplotlib and SimPy load only in the
+    commands that need them (checked in a fresh interpreter)."""
+    done = _cli("-c", "import sys, simulator.cli as c; c.build_parser(); "
+                      "print([m for m in ('pandas', 'matplotlib', 'simpy', 'scipy') "
+                      "if m in sys.modules])")
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_help_answers_well_under_half_a_second():
+    import time
+    start = time.perf_counter()
+    done = _cli("-m", "simulator.cli", "--help")
+    assert done.returncode == 0 and "resiliency-view" in done.stdout
+    assert time.perf_counter() - start < 2.0  # generous: ~0.1 s here, interpreter included
+
+
+def test_output_into_a_closed_pipe_ends_quietly(run_dir):
+    """`vmss-sim ... | head`: no "[Errno 32] Broken pipe", no traceback, exit 0."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    for argv in (["resiliency-view", str(run_dir), "--at", "300"], ["validate", BASELINE]):
+        proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", *argv], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before the first line
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 0 and err == "", (argv, err)
+
+
+@pytest.mark.parametrize("at", ["500", "-5", "480.5"])
+def test_resiliency_view_outside_the_horizon_exits_2(run_dir, at, capsys):
+    assert main(["resiliency-view", str(run_dir), "--at", at]) == 2
+    err = capsys.readouterr().err
+    assert "expected a minute within [0, 480]" in err and "Traceback" not in err
+
+
+def test_the_printed_time_is_the_whole_command(tmp_path, monkeypatch, capsys):
+    """The report takes time too: "in 1.4 s" was printed for a command that took 7.3 s."""
+    import re
+    import time as clock
+
+    from simulator.outputs import folders
+    slow_write = folders.write_run
+
+    def write_run(*args, **kwargs):
+        clock.sleep(0.6)
+        return slow_write(*args, **kwargs)
+    monkeypatch.setattr(folders, "write_run", write_run)
+    assert main(["run", BASELINE, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path / "t")]) == 0
+    printed = float(re.search(r" in ([\d.]+) s", capsys.readouterr().out).group(1))
+    manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    assert printed >= 0.6 and printed > manifest["wall_time_s"]
+
+
+def test_terminal_tables_never_use_scientific_notation():
+    from simulator.analysis.validation import format_table
+    from simulator.outputs.compare_report import compare_text
+    table = pd.DataFrame([{"metric": "failed_vm_minutes", "mean_a": 171.2, "mean_b": 26780.4,
+                           "diff": -26609.2, "diff_low": -27000.5, "diff_high": -26200.1,
+                           "unpaired_low": -27500.0, "unpaired_high": -25700.0, "n_pairs": 200}])
+    text = compare_text(table)
+    assert "26,780" in text and "e+0" not in text
+    cases = pd.DataFrame([{"case": "tiny", "exact": 1.2345e-05, "estimate": 1.3e-05,
+                           "low": 1.1e-05, "high": 1.5e-05, "verdict": "ok"}])
+    assert "e-0" not in format_table(cases) and "0.000012345" in format_table(cases)
+
+
+def test_help_texts_name_the_right_defaults(capsys):
+    from simulator.cli import build_parser
+    sub = build_parser()._subparsers._group_actions[0].choices
+    helps = {name: " ".join(sub[name].format_help().split())
+             for name in ("run", "compare", "sweep")}
+    assert "results/<scenario name>-sweep" in helps["sweep"]
+    assert "results/<scenario name>-compare" in helps["compare"]
+    assert "-compare" not in helps["run"] and "-sweep" not in helps["run"]
+    assert "start:stop:step" in helps["sweep"] and "--faults" in helps["compare"]
+    for text in helps.values():
+        assert "--at" in text and "--goal" in text
+
+
+# --- --faults: a calibrated fragment plugged into a scenario ------------------------------------
+def test_calibrate_then_faults_round_trip(run_dir, tmp_path, capsys):
+    """calibrate writes a fragment; --faults puts it in place of the scenario's rates (on run,
+    validate, compare and sweep), and the manifest records it."""
+    import tomllib
+    frag = tmp_path / "faults.toml"
+    assert main(["calibrate", str(run_dir / "events.parquet"), "--out", str(frag)]) == 0
+    fragment = tomllib.loads(frag.read_text())
+    assert main(["validate", BASELINE, "--faults", str(frag)]) == 0
+    assert f"faults from {frag}" in capsys.readouterr().out
+    out = tmp_path / "with-faults"
+    assert main(["run", BASELINE, "--faults", str(frag), "-n", "3", "-w", "1", "-q",
+                 "--out", str(out)]) == 0
+    info = json.loads((out / "manifest.json").read_text())
+    assert info["faults_file"] == str(frag) and info["faults"] == fragment
+    for op, rates in fragment["faults"].items():
+        assert info["scenario"]["faults"][op] == pytest.approx(rates), op
+    for key, value in fragment.get("timing", {}).items():
+        assert info["scenario"]["timing"][key] == value, key
+    # --set still applies on top of the fragment
+    cmp = tmp_path / "cmp"
+    assert main(["compare", BASELINE, "--faults", str(frag), "--set",
+                 "faults.create.AllocationFailed=0.5", "-n", "2", "-w", "1", "-q",
+                 "--out", str(cmp)]) == 0
+    info = json.loads((cmp / "manifest.json").read_text())
+    assert info["scenario"]["faults"]["create"]["AllocationFailed"] == 0.5
+    assert info["faults"] == fragment
+    sweep = tmp_path / "sweep"
+    assert main(["sweep", BASELINE, "--faults", str(frag), "--grid",
+                 "scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled=true,false",
+                 "-n", "2", "-w", "1", "-q", "--out", str(sweep)]) == 0
+    assert json.loads((sweep / "manifest.json").read_text())["faults_file"] == str(frag)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[timeline]\nx = 1\n", "timeline: expected only [faults] and [timing] tables"),
+    ("[faults.create]\nOSProvisioningTimedOut = 2.0\n", "faults.create.OSProvisioningTimedOut"),
+    ("not toml", "not valid TOML"),
+])
+def test_a_bad_faults_file_exits_2_naming_it(text, words, tmp_path, capsys):
+    frag = tmp_path / "bad.toml"
+    frag.write_text(text)
+    out = tmp_path / "never"
+    assert main(["run", BASELINE, "--faults", str(frag), "-q", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(frag) in err and words in err and "Traceback" not in err and not out.exists()
+
+
+def test_help_shows_the_runners_scheduler_timeout():
+    """`--help` must not import the runner, so the default is written twice: keep them equal."""
+    from simulator import arguments
+    from simulator.engine import runner
+    assert arguments.SCHEDULER_TIMEOUT_S == runner.SCHEDULER_TIMEOUT_S

@@ -27,7 +27,8 @@ from tests.conftest import policy_body, scenario, scripted
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-STRING_COLUMNS = ("scale_set", "operation", "state", "error", "deletion_status", "zone")
+STRING_COLUMNS = ("scale_set", "operation", "state", "error", "deletion_status", "cause",
+                  "zone")
 
 OSP, VMS, TF = "OSProvisioningTimedOut", "VMStartTimedOut", "TransientFailure"
 
@@ -124,6 +125,23 @@ SCENARIOS = {
         platform={"create_window_min": 45, "delete_max_retries": 2},
         scripted_faults=[scripted(0, "create", [1, 2, 3], OSP),
                          scripted(0, "delete", [1, 2, 3], TF)]),
+    # Operations around resiliency, every cause in one log. Autoscale (demand 3 VMs, out by 1
+    # above 70% CPU) sets the default 2 at 0 (VMs 0, 1) and scales out at 6 (VM 2). VM 1's
+    # create fails (AllocationFailed): the clean-up at 15 deletes it and creates VM 3 in its
+    # place. VM 0 turns unhealthy at 20; after the 10-minute grace period Replace creates VM 4
+    # and deletes VM 0 (its first delete attempt fails, Resilient delete retries). A timeline
+    # delete of VM 2 at 40 lowers capacity; autoscale scales out again at 41 (VM 5).
+    "operations_every_cause": scenario(
+        [_at(40, "delete", vms=[2])], horizon_min=60,
+        scale_set={"automaticRepairsPolicy": {"enabled": True, "gracePeriod": "PT10M"}},
+        faults={"health": {"scripted": [{"vm": 0, "at_min": 20}]}},
+        demand={"points": [[0, 3]]},
+        autoscale={"minimum": 1, "maximum": 3, "default": 2, "rules": [
+            {"operator": "GreaterThan", "threshold": 70, "direction": "Increase",
+             "change_count": 1, "time_window": "PT5M", "cooldown": "PT5M"}]},
+        operations={"cleanup": [{"every_min": 15, "replace": True}]},
+        scripted_faults=[scripted(1, "create", [1], "AllocationFailed"),
+                         scripted(0, "delete", [1], TF)]),
 }
 
 
@@ -135,7 +153,8 @@ def _read(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""],
                         dtype={c: "string" for c in STRING_COLUMNS})
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
-                         "operation_id": "int64", "attempt": "int64", "in_capacity": "bool"})
+                         "operation_id": "int64", "attempt": "int64", "in_capacity": "bool",
+                         "unhealthy": "bool"})
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

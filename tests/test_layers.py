@@ -20,6 +20,7 @@ FLOORS = {
     "outputs": 3,
     "serve": 3,
     "cli": 4,
+    "arguments": 4,
     "__init__": 4,
 }
 

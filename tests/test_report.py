@@ -13,6 +13,7 @@ import pytest
 from simulator import simulate
 from simulator.engine.metrics import SUMMARY_COLUMNS
 from simulator.outputs.compare_report import compare_table, write_compare_report
+from simulator.outputs.estimates import with_derived
 from simulator.outputs.report import key_figures, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,6 +60,9 @@ def test_report_has_every_metric_and_valid_plots(arms, tmp_path):
     assert "How long until 100 Linux VMs are usable" in text
     assert f"{REPLICATIONS} replications" in text and "seed 3" in text
     metrics = [c for c in SUMMARY_COLUMNS if c not in ("replication", "hypothetical")]
+    # unserved demand is a column only when the scenario has a demand trace (this one has none)
+    assert set(metrics) - set(result.summary.columns) == {"unserved_demand_vm_minutes"}
+    metrics.remove("unserved_demand_vm_minutes")
     errors = [c for c in result.summary.columns if c.startswith("errors.")]
     assert errors  # the scenario's faults do occur
     for m in metrics + errors:
@@ -100,9 +104,22 @@ def test_report_survives_degenerate_runs(tmp_path):
     paths = write_report(result, tmp_path)
     text = paths[0].read_text()
     assert "No attempt failed." in text and "n/a" in text
-    assert "Only 1 replication: no interval can be formed" in text
+    assert "Only 1 replication: with fewer than 5, intervals are not meaningful" in text
     for png in paths[1:]:
         assert_png(png)
+
+
+def test_fewer_than_five_runs_print_no_interval(tmp_path):
+    """With n < 5 the report says intervals are not meaningful instead of printing them:
+    no "4 [-47, 55]" from two runs."""
+    result = simulate(scenario(), replications=3, seed=2)
+    text = write_report(result, tmp_path)[0].read_text()
+    assert "Only 3 replications: with fewer than 5, intervals are not meaningful" in text
+    answer = text.split("## Answer", 1)[1].split("### Precision", 1)[0]
+    every = text.split("## Every metric", 1)[1].split("## Proportions", 1)[0]
+    assert "[" not in answer and "[" not in every.split("|---|", 1)[1]
+    assert "Only 3 replications" in key_figures(result)
+    assert "[" not in key_figures(result).split("\n", 2)[2]
 
 
 def test_fleet_report_has_a_row_per_scale_set(tmp_path):
@@ -165,3 +182,90 @@ def test_compare_with_too_few_pairs_concludes_nothing(tmp_path):
     off = simulate(scenario(create=False, delete=False), replications=1, seed=0)
     md = write_compare_report(on, off, ("on", "off"), tmp_path)[0].read_text()
     assert "No metric differs detectably" in md and "too few pairs (1)" in md
+
+
+# --- Failed-VM cost read the same at any horizon; plots that show what differs ----------------
+def test_vms_still_failed_at_the_horizon_and_their_minutes_so_far(tmp_path):
+    """VM 0's create fails at minute 1 (AllocationFailed); VM 1's delete at minute 10 fails six
+    times under Resilient delete (attempts end at 11, 13, 16, 21, 30 and 41): at the horizon
+    (60) VM 0 has been Failed 59 minutes and VM 1 19 minutes; Failed VM-minutes add the
+    waits between VM 1's retries (1 + 2 + 4 + 8 + 10)."""
+    from simulator.outputs.estimates import with_derived
+    from tests.conftest import scenario as pinned
+    from tests.conftest import scripted
+    sc = pinned([{"at_min": 0, "action": "create", "count": 3},
+                 {"at_min": 10, "action": "delete", "vms": [1]}], horizon_min=60,
+                scripted_faults=[scripted(0, "create", [1], "AllocationFailed"),
+                                 scripted(1, "delete", range(1, 7), "TransientFailure")])
+    result = simulate(sc, replications=1, seed=0)
+    row = with_derived(result.summary, 60, result.events).iloc[0]
+    assert row["failed_vms"] == 2 and row["still_failed_vm_minutes"] == 59 + 19
+    assert row["failed_vm_minutes"] == 59 + 19 + 1 + 2 + 4 + 8 + 10
+    assert row["failed_vm_minutes_per_hour"] == row["failed_vm_minutes"]  # a 60-minute run
+
+
+def test_report_gives_failed_cost_per_hour_and_says_totals_stop_at_the_horizon(arms, tmp_path):
+    result = arms[1]  # policy off: VMs stay Failed
+    text = write_report(result, tmp_path)[0].read_text()
+    answer = text.split("## Answer", 1)[1].split("### Precision", 1)[0]
+    assert "per hour of simulated time" in answer and "still Failed at the horizon" in answer
+    assert "Totals (VM-minutes, operations, retries) stop at the horizon (minute 120)" in answer
+    per_hour = result.summary["failed_vm_minutes"].mean() * 60 / 120
+    assert "| `failed_vm_minutes_per_hour` |" in text
+    assert f"({per_hour:,.0f} [" in answer or f"({per_hour:,.1f} [" in answer
+
+
+def test_no_time_from_survivors_alone(arms, tmp_path):
+    """Time to target is the median over all runs beside the share that reached it; no mean
+    over the runs that got there, in the report or the comparison."""
+    on, off = arms
+    text = write_report(off, tmp_path / "r")[0].read_text()
+    assert "over the runs that reached it" not in text and "Kaplan–Meier" in text
+    table = compare_table(*(with_derived(r.summary, 120) for r in arms))
+    assert not {"time_to_target_min", "time_to_95pct_min"} & set(table.metric)
+    assert {"reached_target", "reached_95pct"} <= set(table.metric)
+    share = table.set_index("metric").loc["reached_target"]
+    assert -1 <= share.diff_low <= share.diff_high <= 1
+    md = write_compare_report(on, off, ("on", "off"), tmp_path / "c")[0].read_text()
+    assert "| median time to target |" in md and "| runs reaching target |" in md
+
+
+def _figures(monkeypatch) -> list:
+    from simulator.outputs import figures
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
+    return drawn
+
+
+def _labels(fig) -> set[str]:
+    return {t for ax in fig.axes for t in ax.get_legend_handles_labels()[1]}
+
+
+def test_capacity_plot_shows_usable_creating_failed_and_deleting(arms, tmp_path, monkeypatch):
+    drawn = _figures(monkeypatch)
+    write_report(arms[0], tmp_path)
+    labels = _labels(drawn[0])
+    for state in ("usable (Succeeded)", "Creating", "Failed", "Deleting"):
+        assert f"{state}: median" in labels, state
+
+
+def test_compare_plot_shows_the_states_in_which_a_delete_policy_differs(tmp_path, monkeypatch):
+    """Resilient delete on vs off: usable VMs are the same in both arms, the difference is in
+    Failed (and Deleting) VMs, so those are drawn; Creating, the same in both, is not."""
+    from simulator.outputs.figures import differing_states
+    on = simulate(scenario(), replications=6, seed=1)
+    off = simulate(scenario(delete=False), replications=6, seed=1)
+    assert differing_states(on.timeseries, off.timeseries) == ["Succeeded", "Failed", "Deleting"]
+    drawn = _figures(monkeypatch)
+    write_compare_report(on, off, ("delete on", "delete off"), tmp_path)
+    ylabels = [ax.get_ylabel() for ax in drawn[0].axes]
+    assert ylabels[0::2] == ["usable (Succeeded) VMs", "Failed VMs", "Deleting VMs"]
+    failed_diff = drawn[0].axes[3].get_lines()[0].get_ydata()
+    assert min(failed_diff) < 0  # fewer Failed VMs with Resilient delete on
+
+
+def test_time_to_target_plot_marks_what_was_not_reached(arms, tmp_path, monkeypatch):
+    drawn = _figures(monkeypatch)
+    write_report(arms[1], tmp_path)
+    labels = _labels(drawn[1])
+    assert any(t.endswith("not reached") for t in labels)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -26,6 +27,26 @@ def test_parse_grid_reads_toml_values():
     grid = parse_grid(["a.b=0.1,0.2", "c=true,false", "d=Linux,Windows"])
     assert grid == {"a.b": [0.1, 0.2], "c": [True, False], "d": ["Linux", "Windows"]}
     assert len(grid_cells(grid)) == 8
+
+
+@pytest.mark.parametrize("spec, values", [
+    ("k=0:0.2:0.05", [0.0, 0.05, 0.1, 0.15, 0.2]),        # the stop on the step is included
+    ("k=0:0.3:0.1", [0.0, 0.1, 0.2, 0.3]),                 # counted in decimals: 0.3, not 0.30...04
+    ("k=0:10:4", [0, 4, 8]),                             # a stop off the step is not
+    ("k=100:300:100", [100, 200, 300]),                  # whole numbers stay whole
+    ("k=0:1:0.5,2", [0.0, 0.5, 1.0, 2]),                   # a range among values
+    ("k=12:30", ["12:30"]),                              # not three numbers: a text value
+])
+def test_grid_ranges(spec, values):
+    got = parse_grid([spec])["k"]
+    assert got == values and [type(v) for v in got] == [type(v) for v in values]
+
+
+@pytest.mark.parametrize("spec", ["k=0:1:0", "k=1:0:0.5", "k=0:1:-1", "k=0:100000:1"])
+def test_bad_grid_range_exits_2(spec, tmp_path, capsys):
+    assert main(["sweep", SCENARIO, "--grid", spec, "--out", str(tmp_path / "x"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--grid: k:" in err and "Traceback" not in err
 
 
 def test_a_cell_reruns_alone_with_the_same_numbers(tmp_path):
@@ -51,7 +72,15 @@ def test_sweep_command_writes_summary_report_and_plots(tmp_path, capsys):
     assert {"faults.create.OSProvisioningTimedOut", "cell"} <= set(summary.columns)
     text = (out / "sweep.md").read_text()
     assert text.count("\n| 0.") == 4  # one line per cell
-    assert len(list(out.glob("sweep-*.png"))) == 2
+    # one plot, against the numeric key; the on/off switch is a series, not an axis
+    assert [p.name for p in out.glob("sweep-*.png")] == [
+        "sweep-faults-create-OSProvisioningTimedOut.png"]
+    printed = capsys.readouterr().out  # the per-cell table, on the terminal too
+    assert "time to 95% of target, median" in printed and printed.count("\n0.") == 4
+    assert "e+" not in printed and "e-0" not in printed
+    cells = pd.read_csv(out / "cells.csv")
+    assert len(cells) == 4 and {"reached_95pct_share", "time_to_95pct_median",
+                                "time_to_95pct_median_low", "usable_share_high"} <= set(cells)
 
 
 def test_results_do_not_depend_on_workers(tmp_path):
@@ -143,3 +172,142 @@ def test_fleet_sweep_reports_per_scale_set_and_fleet_wide(tmp_path, capsys):
     assert (sums == fleet["failed_vms"].to_numpy()).all()
     text = (out / "sweep.md").read_text()
     assert "## Per scale set" in text and text.count("| batch |") == 2
+
+
+def _sweep_args(out: Path, grid: list[str], n: int = 3) -> list[str]:
+    return ["sweep", SCENARIO, *sum((["--set", s] for s in SMALL), []),
+            *sum((["--grid", g] for g in grid), []), "-n", str(n), "--seed", "1", "-q",
+            "--workers", "1", "--out", str(out)]
+
+
+def test_a_sweep_folder_held_by_another_sweep_is_refused_at_once(tmp_path, capsys):
+    import fcntl
+    out = tmp_path / "sw"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running sweep holds it
+        assert main(_sweep_args(out, GRID[:1])) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert "another vmss-sim sweep is writing to this folder" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+    assert main(_sweep_args(out, GRID[:1])) == 0  # released with its holder
+
+
+def test_concurrent_sweeps_into_one_folder_never_mix(tmp_path):
+    """Each either finishes or exits 2 saying the folder is held; the result is whole."""
+    out = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "simulator.cli", *_sweep_args(out, GRID, n=4)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    try:
+        results = [(proc.wait(timeout=300), proc.stderr.read()) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert all(code == 0 or (code == 2 and "another vmss-sim sweep is writing" in err)
+               for code, err in results), results
+    assert any(code == 0 for code, _ in results)
+    straight = tmp_path / "straight"
+    assert main(_sweep_args(straight, GRID, n=4)) == 0
+    assert_frame_equal(pd.read_parquet(out / "summary.parquet"),
+                       pd.read_parquet(straight / "summary.parquet"))
+    assert sorted(p.name for p in out.rglob("*")) == sorted(p.name for p in straight.rglob("*"))
+
+
+def test_a_new_grid_replaces_the_old_one_and_reuses_shared_cells(tmp_path, capsys):
+    out = tmp_path / "sw"
+    rate, policy = GRID[0].split("=")[0], GRID[1].split("=")[0]
+    assert main(_sweep_args(out, [GRID[1]])) == 0
+    assert main(_sweep_args(out, [f"{rate}=0.02,0.1"])) == 0  # another key
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert rate in summary and policy not in summary
+    assert [p.name for p in out.glob("sweep-*.png")] == [f"sweep-{rate.replace('.', '-')}.png"]
+    assert len(list((out / "cells").iterdir())) == 2
+    skipped: list[int] = []
+    run_sweep(SCENARIO, parse_grid([f"{rate}=0.02,0.1,0.2"]), overrides=SMALL, replications=3,
+              seed=1, out=out, on_skip=skipped.append)  # one more value: two cells reused
+    assert skipped == [2 * 3] and len(list((out / "cells").iterdir())) == 3
+
+
+@pytest.mark.parametrize("kind", ["run", "compare", "unreadable manifest"])
+def test_a_sweep_into_another_kind_of_folder_is_refused(tmp_path, capsys, kind):
+    out = tmp_path / "other"
+    if kind == "unreadable manifest":
+        out.mkdir()
+        (out / "manifest.json").write_text("[1, 2]")
+    else:
+        assert main([kind, SCENARIO, *sum((["--set", s] for s in SMALL), []), "-n", "2", "-q",
+                     "--workers", "1", "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(_sweep_args(out, GRID[:1])) == 2
+    err = capsys.readouterr().err
+    if kind == "unreadable manifest":  # refused by the output-folder check, before the sweep's
+        assert "vmss-sim did not write" in err
+    else:
+        assert "a sweep writes only into a new or empty folder or an earlier sweep's" in err
+        assert f"`vmss-sim {kind}`" in err
+    assert "Traceback" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+# --- the sweep's answer: no survivorship, no empty panel, switches as series --------------------
+def _summary(cell: str, reached: int, runs: int = 10, **values) -> pd.DataFrame:
+    """A cell's summary rows: `reached` of `runs` runs got to 95% of target at 5, 6, ... min."""
+    t95 = [5.0 + i for i in range(reached)] + [float("nan")] * (runs - reached)
+    return pd.DataFrame({"cell": cell, **values, "replication": range(runs),
+                         "time_to_95pct_min": t95, "time_to_target_min": t95,
+                         "usable_share": 0.9, "failed_vms": 1.0, "usable_vms": 9.0,
+                         "failed_vm_minutes": 60.0, "capacity_shortfall_vm_minutes": 5.0,
+                         "creates_failed": 1, "create_operations": 10, "deletes_failed": 0,
+                         "delete_operations": 0})
+
+
+def test_cells_csv_counts_the_runs_that_never_reached_95_percent():
+    from simulator.outputs.sweep_report import cells_table
+    summary = pd.concat([_summary("a", 4, policy=False), _summary("b", 5, policy=True)])
+    cells = cells_table(summary, ["policy"], {"a": 120.0, "b": 120.0}).set_index("cell")
+    assert cells.loc["a", "reached_95pct_share"] == 0.4
+    assert np.isnan(cells.loc["a", "time_to_95pct_median"])  # fewer than half: NaN, not 6.5
+    assert cells.loc["b", "time_to_95pct_median"] == 9.0  # half reached: the 5th run's time
+    assert cells.loc["a", "failed_vm_minutes_per_hour"] == 30.0
+    assert np.isnan(cells.loc["a", "deletes_failed_share"])  # no deletes: no share
+
+
+def test_sweep_figures_draw_no_empty_panel_and_mark_what_was_not_reached():
+    from simulator.outputs.figures import sweep_figure
+    from simulator.outputs.sweep_report import _shown, cells_table
+    summary = pd.concat([_summary(f"{r}{p}", r, rate=r / 10, policy=p)
+                         for r in (3, 6, 9) for p in (True, False)])
+    cells = cells_table(summary, ["rate", "policy"], dict.fromkeys(summary.cell, 60.0))
+    shown = _shown(cells)
+    assert "deletes_failed_share" not in [m for m, _, _ in shown]  # no deletes anywhere
+    fig = sweep_figure(cells, "rate", ["policy"], shown, "t")
+    assert len(fig.axes) == len(shown)  # no empty panel
+    time_panel = fig.axes[[m for m, _, _ in shown].index("time_to_95pct_median")]
+    assert "not reached" in time_panel.get_legend_handles_labels()[1]
+    units = {ax.get_title().rsplit("(", 1)[1] for ax in fig.axes}
+    assert "%)" in units and not any("0-1" in u for u in units)
+    # a switch alone: categories side by side, never joined by a line
+    switch = sweep_figure(cells[cells.rate == 0.3], "policy", [], shown, "t")
+    ax = switch.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["True", "False"]
+    assert all(line.get_linestyle() in ("None", "") for line in ax.get_lines()
+               if len(line.get_xdata()) > 1)
+
+
+def test_sweep_at_writes_one_table_for_every_cell(tmp_path, capsys):
+    out = tmp_path / "at"
+    args = ["sweep", SCENARIO, *sum((["--set", s] for s in SMALL), []), "--grid", GRID[1],
+            "-n", "5", "--out", str(out), "-q", "--workers", "1"]
+    assert main(args) == 0
+    assert not (out / "at.csv").exists()
+    assert main(args + ["--at", "15,30"]) == 0  # cells saved without samples are rerun
+    at = pd.read_csv(out / "at.csv")
+    assert len(at) == 2 * 2 and at.columns[0] == GRID[1].split("=")[0]
+    assert {"cell", "minute", "usable_mean", "share_meeting_goal_high"} <= set(at.columns)
+    assert all((out / "cells" / c / "timeseries.parquet").is_file() for c in at.cell.unique())
+    assert "Capacity at the minutes asked" in capsys.readouterr().out

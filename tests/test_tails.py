@@ -75,4 +75,4 @@ def test_compare_section_gives_each_arms_percentiles():
     md = "\n".join(compare_tail_section(summary(), summary(), ("on", "off")))
     assert "| metric | unit | on | off |" in md
     assert "| Failed VMs at the end, p99 | VMs |" in md
-    assert "| time to 95% of target, p99 | min | ∞ [" in md
+    assert "| time to 95% of target, p99 | min | not reached [" in md

@@ -336,3 +336,19 @@ def incident_coverage(rate_per_day: float, duration: Dist, at_min: float,
 def mixture_failure_probability(coverage: float, p_in: float, p_out: float) -> float:
     """P(an attempt fails) when it starts under an incident with probability `coverage`."""
     return coverage * p_in + (1.0 - coverage) * p_out
+
+
+def unhealthy_share(per_hour: float, grace_min: float, repair_mean_min: float = 0.0,
+                    recreate_mean_min: float = 0.0) -> float:
+    """Long-run share of a VM slot's time spent unhealthy, under repairs that never queue.
+
+    Each slot alternates: healthy for an exponential time (rate `per_hour`), unhealthy for the
+    grace period plus the repair (Reimage or Restart: `repair_mean_min`; Replace: 0, the VM is
+    Deleting from the repair on), and, for Replace, `recreate_mean_min` Creating before the new
+    VM is healthy. By renewal-reward the share is E[unhealthy] / E[cycle]; it depends on the
+    durations only through their means (as in M/G/inf, whose mean number in repair,
+    N x rate x (grace + repair), it approaches when unhealthy time is short).
+    """
+    rate = per_hour / 60.0
+    unhealthy = grace_min + repair_mean_min
+    return rate * unhealthy / (1.0 + rate * (unhealthy + recreate_mean_min))

@@ -14,16 +14,19 @@ what was expected; the CLI maps it to exit code 2.
 """
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..model import policy as P
-from ..model.loading import parse_scenario
+from ..model.loading import parse_scenario, read_toml
+from ..model.overrides import apply_overrides
 from ..model.schema import ScenarioError
 from .fault_fit import DurationFit, RateEstimate, dist_toml, fit_attempts, num, probabilities
 from .incident_detection import IncidentFit, detect, fit_incidents, incident_toml, inside
@@ -92,6 +95,10 @@ def _describe(fit: DurationFit) -> str:
     return f"n={fit.n}, empirical p10/p50/p90 = {q[0]:.3g}/{q[1]:.3g}/{q[2]:.3g} min"
 
 
+#: In the first line of every fragment: `calibrate --out` replaces only a file that holds it.
+SIGNATURE = "by vmss-sim calibrate."
+
+
 def to_toml(calibration: Calibration,
             durations: Literal["lognormal", "empirical"] = "lognormal") -> str:
     """A TOML fragment ([faults.*] rates and [timing]) for a scenario, intervals as comments.
@@ -104,10 +111,10 @@ def to_toml(calibration: Calibration,
     """
     c = calibration
     pct = f"{c.level:.0%}"
-    lines = [f"# Fault model calibrated from {c.source} by vmss-sim calibrate.",
+    lines = [f"# Fault model calibrated from {c.source} {SIGNATURE}",
              "# " + ", ".join(f"{op}: {n} attempts ({c.censored.get(op, 0)} cut off)"
                               for op, n in c.attempts.items()) + ".",
-             f"# Rates are per attempt (success takes the rest), maximum likelihood keeping the",
+             "# Rates are per attempt (success takes the rest), maximum likelihood keeping the",
              "# attempts cut off by the create window or the end of the log (their outcome",
              f"# unseen); {pct} intervals (Wilson at the effective sample size) in comments.",
              "# Durations: lognormal by the same likelihood (fixed when all equal); each",
@@ -189,23 +196,55 @@ def _validate_fragment(text: str, source: str) -> None:
                                f"fragment: {err}") from None
 
 
-def merge_into(scenario: Mapping[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a scenario mapping with a calibrated fragment applied.
+def fragment_overrides(fragment: Mapping[str, Any]) -> list[str]:
+    """A calibrated fragment as `--set` texts, in the order `merge_into` applies them.
 
-    Each `faults.<operation>` table in the fragment replaces the scenario's (the log is the
-    evidence: a code it never saw has no rate), and so do its `faults.incidents`, while fault
-    windows and scripted faults are kept; `timing` keys are set one by one, `timing.error_durations` entries likewise.
+    Each `faults.<operation>` table of the fragment replaces the scenario's (the log is the
+    evidence: a code it never saw has no rate), and so does its `faults.incidents` array,
+    while fault windows and scripted faults are kept; `timing` keys are set one by one,
+    `timing.error_durations` entries likewise. As overrides, the fragment reaches every arm
+    of a comparison and every cell of a sweep.
     """
-    import copy
-    out = copy.deepcopy(dict(scenario))
-    faults = out.setdefault("faults", {})
-    for op, table in fragment.get("faults", {}).items():
-        faults[op] = [dict(t) for t in table] if op == "incidents" else dict(table)
-    timing_in = dict(fragment.get("timing", {}))
-    if timing_in:
-        timing = out.setdefault("timing", {})
-        per_code = timing_in.pop("error_durations", None)
-        timing.update(timing_in)
-        if per_code:
-            timing.setdefault("error_durations", {}).update(per_code)
+    out = [f"faults.{op}={_toml_value(table)}" for op, table in fragment.get("faults", {}).items()]
+    timing = dict(fragment.get("timing", {}))
+    per_code = timing.pop("error_durations", None) or {}
+    out += [f"timing.{key}={_toml_value(value)}" for key, value in timing.items()]
+    out += [f"timing.error_durations.{code}={_toml_value(value)}"
+            for code, value in per_code.items()]
     return out
+
+
+def merge_into(scenario: Mapping[str, Any], fragment: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a scenario mapping with a calibrated fragment applied (`fragment_overrides`)."""
+    return apply_overrides(dict(scenario), fragment_overrides(fragment))
+
+
+FRAGMENT_TABLES = ("faults", "timing")
+
+
+def read_fragment(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """A fault fragment file (such as `vmss-sim calibrate` writes): its tables, and the
+    overrides that put them into a scenario. A file that is not TOML, holds other tables, or
+    gives values a scenario would reject is a ScenarioError naming the file and the field."""
+    fragment = read_toml(path)
+    extra = [k for k in fragment if k not in FRAGMENT_TABLES]
+    if extra or not fragment:
+        raise ScenarioError(str(path), [(extra[0] if extra else "", "expected only [faults] "
+                                         "and [timing] tables (a fragment such as vmss-sim "
+                                         "calibrate writes)")])
+    parse_scenario(merge_into({"horizon_min": 1}, fragment), source=str(path))
+    return fragment, fragment_overrides(fragment)
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value (inline tables and arrays on one line), as an override's right-hand side."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # 0.02, 1e-05, inf and nan are TOML as Python prints them
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)

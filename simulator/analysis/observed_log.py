@@ -24,7 +24,8 @@ Log formats (CSV or Parquet, chosen by suffix, else by content):
     (error ``ResilientCreateWindowExpired``) is censored at the deadline, and one still running
     when its replication's log ends is censored at that replication's last event. Dropping
     them instead would bias timeout rates low (a Windows retry that times out is always cut
-    off), so the estimates keep them in the likelihood.
+    off), so the estimates keep them in the likelihood. The rows of repairs and health faults
+    are no attempts and are skipped.
 
 Any problem with the log raises `CalibrationError` (a ValueError) naming the file, the row and
 what was expected; the CLI maps it to exit code 2.
@@ -32,12 +33,17 @@ what was expected; the CLI maps it to exit code 2.
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype, is_string_dtype
 
+from ..engine.records import Event
 from ..model import policy as P
+from ..model.schema import clip
 
 LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")
 #: The event-log columns calibration needs (scale_set, vm, deletion_status may also be there).
@@ -48,6 +54,11 @@ OPERATIONS: tuple[str, ...] = ("create", "delete", "attach")
 RUNNING = "Running"
 #: Outcomes that mean "cut off: still running at end_min, outcome never seen".
 CENSORED_OUTCOMES = (P.CREATE_WINDOW_EXPIRED, RUNNING)
+#: Largest log calibrate reads (a resource bound: the whole log is held in memory).
+MAX_LOG_BYTES = 1_000_000_000
+
+#: Operations of a simulated log that are no create, delete or attach attempt (repairs, health).
+NOT_ATTEMPTS: tuple[str, ...] = ("health", "reimage", "restart")
 _CODE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
@@ -59,6 +70,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     """The raw table and how to name its rows ("line" for CSV, "row" for Parquet)."""
     if not path.is_file():
         raise CalibrationError(f"{path}: file not found")
+    if path.stat().st_size > MAX_LOG_BYTES:
+        raise CalibrationError(f"{path}: {path.stat().st_size:,} bytes; expected a log of at "
+                               f"most {MAX_LOG_BYTES:,} bytes (split it, or calibrate from a "
+                               "sample of it)")
     if path.stat().st_size == 0:
         raise CalibrationError(f"{path}: the file is empty; expected a CSV or Parquet log with "
                                f"columns {', '.join(LOG_COLUMNS)}")
@@ -75,7 +90,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     except Exception as err:  # noqa: BLE001 - any reader failure is an unreadable log
         kind = "Parquet" if parquet else "CSV"
         raise CalibrationError(f"{path}: cannot read it as {kind}: "
-                               f"{type(err).__name__}: {err}") from None
+                               f"{type(err).__name__}: {clip(str(err), 200)}") from None
 
 
 def _row_labels(index: pd.Index, unit: str) -> list[str]:
@@ -89,15 +104,41 @@ def is_events_log(df: pd.DataFrame) -> bool:
     return set(EVENT_LOG_COLUMNS) <= set(df.columns)
 
 
+_EVENT_TYPES = typing.get_type_hints(Event)
+
+
+def event_column_problem(frame: pd.DataFrame, columns: Iterable[str]) -> str | None:
+    """Why `frame` is not an event log with these columns, or None: a column is missing, or
+    its values are not of the type the simulator writes (the fields of `records.Event`)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        return f"no column(s) {', '.join(missing)}"
+    for c in columns:
+        col, kind = frame[c], _EVENT_TYPES[c]
+        if kind is int:
+            ok, expected = is_integer_dtype(col), "whole numbers"
+        elif kind is float:
+            ok, expected = is_numeric_dtype(col) and not is_bool_dtype(col), "numbers"
+        elif kind is bool:
+            ok, expected = is_bool_dtype(col), "true or false"
+        else:
+            ok, expected = is_string_dtype(col) or bool(col.isna().all()), "text"
+        if not ok:
+            return f"column {c} holds {col.dtype} values; expected {expected}"
+    return None
+
+
 def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFrame:
-    """Pair each attempt's start row with its end row (format b)."""
+    """Pair each attempt's start row with its end row (format b). Rows of the operations
+    around resiliency (`health`, `reimage`, `restart`) carry no fault rates: they are left out."""
     ev = ev.reset_index(drop=True)
     labels = _row_labels(ev.index, unit)
+    ev = ev[~ev["operation"].isin(NOT_ATTEMPTS)]
     # operation ids are numbered per scale set: a fleet's log needs the scale set in the key
     key = [c for c in ("replication", "scale_set", "operation_id", "attempt") if c in ev.columns]
     k = ev.groupby(key, sort=False).cumcount()
     if (k > 1).any():
-        i = int(np.flatnonzero(k.to_numpy() > 1)[0])
+        i = int(k.index[k.to_numpy() > 1][0])
         raise CalibrationError(f"{source}, {labels[i]}: a third row for one attempt "
                                f"({', '.join(key)}) = "
                                f"{tuple(ev.loc[i, key].tolist())}; expected a start row and an end row")
@@ -114,7 +155,7 @@ def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFram
     running = pairs["index_e"].isna().to_numpy()  # no end row: still running when the log ends
     outcome = pairs["error_e"].astype("object").where(pairs["error_e"].notna(), P.SUCCEEDED)
     outcome = outcome.where(~running, RUNNING)
-    end = np.where(running, last_row.to_numpy()[pairs["index_s"].to_numpy()],
+    end = np.where(running, last_row.loc[pairs["index_s"].to_numpy()].to_numpy(dtype=float),
                    pairs["time_min_e"].to_numpy(dtype=float))
     return pd.DataFrame({
         "operation": pairs["operation_s"].astype(str).to_numpy(),
@@ -136,7 +177,7 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
             f"{source}: missing column(s) {', '.join(missing)}; expected columns "
             f"{', '.join(LOG_COLUMNS)} (one row per attempt), or the simulator's events.parquet "
             f"(columns {', '.join(EVENT_LOG_COLUMNS)}, ...); found "
-            f"{', '.join(str(c) for c in df.columns if c != 'row') or 'none'}")
+            f"{clip(', '.join(str(c) for c in df.columns if c != 'row'), 200) or 'none'}")
     if len(df) == 0:
         raise CalibrationError(f"{source}: no rows; expected one row per attempt")
     df = df.reset_index(drop=True)
@@ -145,16 +186,18 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
     bad = ~op.isin(OPERATIONS).fillna(False)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CalibrationError(f"{source}, {rows[i]}: operation {df['operation'].iloc[i]!r}; "
+        raise CalibrationError(f"{source}, {rows[i]}: operation "
+                               f"{clip(repr(df['operation'].iloc[i]), 60)}; "
                                f"expected one of {', '.join(OPERATIONS)}")
     times = {}
     for col in ("start_min", "end_min"):
         t = pd.to_numeric(df[col], errors="coerce").astype(float)
-        bad = ~np.isfinite(t.to_numpy())
+        bad = ~np.isfinite(t.to_numpy()) | is_bool_dtype(df[col])  # True is not a minute
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise CalibrationError(f"{source}, {rows[i]}: {col} {df[col].iloc[i]!r}; "
-                                   "expected a finite number of minutes")
+            raise CalibrationError(f"{source}, {rows[i]}: {col} "
+                                   f"{clip(repr(df[col].iloc[i]), 60)}; expected a finite "
+                                   "number of minutes")
         times[col] = t.to_numpy()
     back = times["end_min"] < times["start_min"]
     if back.any():
@@ -166,8 +209,9 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
     if not ok.all():
         i = int(np.flatnonzero(~ok.to_numpy(dtype=bool))[0])
         raise CalibrationError(
-            f"{source}, {rows[i]}: unknown outcome {df['outcome'].iloc[i]!r}; expected "
-            "'Succeeded' or an Azure error code in CamelCase (e.g. OSProvisioningTimedOut)")
+            f"{source}, {rows[i]}: unknown outcome {clip(repr(df['outcome'].iloc[i]), 60)}; "
+            "expected 'Succeeded' or an Azure error code in CamelCase (e.g. "
+            "OSProvisioningTimedOut)")
     out = pd.DataFrame({"operation": op.astype(str).to_numpy(), "start_min": times["start_min"],
                         "end_min": times["end_min"], "outcome": outcome.astype(str).to_numpy(),
                         "duration_min": times["end_min"] - times["start_min"], "row": rows,
@@ -195,6 +239,10 @@ def read_log(path: str | Path) -> pd.DataFrame:
     raw, unit = _read_table(path)
     source = str(path)
     if is_events_log(raw):
+        problem = event_column_problem(raw, EVENT_LOG_COLUMNS)
+        if problem:
+            raise CalibrationError(f"{source}: an event log whose {problem} (as in the "
+                                   "simulator's events.parquet)")
         attempts = _events_to_attempts(raw, source, unit)
         if len(attempts) == 0:
             raise CalibrationError(f"{source}: no complete attempts in the event log")

@@ -1,24 +1,38 @@
-"""Confidence intervals for replication output, with no dependency beyond numpy.
+"""Confidence intervals for replication output.
 
-Replications are independent and identically distributed, so a metric's mean gets a Student t
-interval over replications, a pooled proportion a Wilson interval (it stays inside [0, 1] and
-behaves at 0 and n), and a difference between two policy arms run under common random numbers
-a paired t interval over replications. The t quantile is computed here from the regularized
-incomplete beta function, so the package needs no scipy.
+Replications are independent and identically distributed. A metric's level (a count, a
+duration, VM-minutes, a share per run) gets a percentile bootstrap interval over
+replications: its bounds are means of resampled runs, so they stay within what the runs
+themselves showed (never below 0 for a count, within [0, 1] for a share), and it does not
+assume the symmetric, unbounded spread a t interval does. A proportion pooled over
+operations gets a Wilson interval (it stays inside [0, 1] and behaves at 0 and n); a
+percentile an order-statistic interval; a difference between two policy arms run under
+common random numbers a paired t interval (a difference may take either sign). The t,
+normal and binomial quantiles come from scipy.stats.
+
+With fewer than `MIN_RUNS` replications no interval is meaningful: callers show the
+estimate alone (`estimate_only`).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from statistics import NormalDist
 from typing import Iterable, Sequence
 
 import numpy as np
+from scipy import stats as _st
 
-__all__ = ["Interval", "Verdict", "decimals_for", "fmt_num", "t_cdf", "t_quantile", "mean_ci",
-           "wilson_ci", "quantile_ci", "paired_diff_ci", "welch_diff_ci", "replications_needed",
-           "judge", "betainc"]
+__all__ = ["Interval", "Verdict", "decimals_for", "fmt_num", "mean_ci", "wilson_ci",
+           "quantile_ci", "bootstrap_mean_cis", "bootstrap_mean_ci", "estimate_only",
+           "paired_diff_ci", "welch_diff_ci", "replications_needed", "judge", "MIN_RUNS",
+           "BOOTSTRAP_RESAMPLES"]
+
+MIN_RUNS = 5  # below this many replications an interval is not meaningful
+BOOTSTRAP_RESAMPLES = 2000
+_BOOTSTRAP_STREAM = 0x626F6F74  # keys the resampling stream apart from the replications'
+_BOOTSTRAP_BLOCK = 250  # resamples drawn at a time (bounds memory at many replications)
+ESTIMATE_ONLY = "estimate only"
 
 
 # --- numbers ---------------------------------------------------------------------------------
@@ -60,6 +74,11 @@ class Interval:
     dropped: int = 0
 
     @property
+    def has_bounds(self) -> bool:
+        """False for an estimate shown alone (too few runs for an interval)."""
+        return self.method != ESTIMATE_ONLY
+
+    @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
@@ -81,6 +100,9 @@ class Interval:
         est, lo, hi = (v * scale for v in (self.estimate, self.low, self.high))
         if math.isnan(est):
             return "n/a"
+        if self.method == ESTIMATE_ONLY:
+            d = decimals_for(est, math.nan) if decimals is None else decimals
+            return f"{fmt_num(est, d)}{suffix}"
         d = decimals_for(est, (hi - lo) / 2) if decimals is None else decimals
         if math.isnan(lo) and math.isnan(hi):
             return f"{fmt_num(est, d)}{suffix} [n/a]"
@@ -101,89 +123,13 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-# --- Student t via the regularized incomplete beta -------------------------------------------
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta (modified Lentz; Numerical Recipes 6.4)."""
-    tiny, eps = 1e-300, 1e-16
-    qab, qap, qam = a + b, a + 1, a - 1
-    c, d = 1.0, 1 - qab * x / qap
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
-                   -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1 + aa * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1) < eps:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1 - math.exp(log_front) * _betacf(b, a, 1 - x) / b
-
-
-def _t_upper_tail(t: float, df: float) -> float:
-    """P(T > t) for t >= 0."""
-    return 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
-
-
-def t_cdf(t: float, df: float) -> float:
-    """Student t CDF with `df` degrees of freedom (any real df > 0)."""
-    tail = _t_upper_tail(abs(t), df)
-    return 1 - tail if t >= 0 else tail
-
-
-@lru_cache(maxsize=4096)
-def t_quantile(p: float, df: float) -> float:
-    """Student t quantile: the t with P(T <= t) = p, by bisection on the exact CDF.
-
-    Accurate to about 1e-12 relative; df may be fractional (Welch) or inf (normal).
-    """
-    if not 0 < p < 1:
-        raise ValueError(f"p must be in (0, 1), got {p}")
-    if not df > 0:
-        raise ValueError(f"df must be positive, got {df}")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1 - p, df)
-    if math.isinf(df) or df > 1e9:
-        return NormalDist().inv_cdf(p)
-    q = 1 - p
-    lo, hi = 0.0, max(1.0, NormalDist().inv_cdf(p))
-    while _t_upper_tail(hi, df) > q:
-        lo, hi = hi, hi * 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if _t_upper_tail(mid, df) > q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-13 * hi:
-            break
-    return (lo + hi) / 2
-
-
+# --- quantiles of t, normal and binomial (scipy.stats) ----------------------------------------
 def _t_crit(confidence: float, df: float) -> float:
-    return t_quantile(1 - (1 - confidence) / 2, df)
+    return float(_st.t.ppf(1 - (1 - confidence) / 2, df))
 
 
 def _z_crit(confidence: float) -> float:
-    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    return float(_st.norm.ppf(1 - (1 - confidence) / 2))
 
 
 # --- intervals -------------------------------------------------------------------------------
@@ -219,35 +165,19 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Interval:
     return Interval(p, min(lo, p), max(hi, p), int(n), "Wilson", confidence)
 
 
-def _binom_cdf(k: int, n: int, p: float) -> float:
-    """P(B <= k), B ~ Binomial(n, p)."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    return betainc(n - k, k + 1, 1 - p)
-
-
 @lru_cache(maxsize=1024)
 def _order_ranks(n: int, q: float, confidence: float) -> tuple[int, int]:
     """1-based ranks (l, u) of the order statistics bounding the q-quantile; 0 when none.
 
     x_(j) <= quantile iff at least j values fall below it, so [x_(l), x_(u)] covers it with
     probability F(u-1) - F(l-1), F the Binomial(n, q) CDF: l is the largest j with
-    F(j-1) <= alpha/2, u the smallest with F(j-1) >= 1 - alpha/2 (F rises with j: bisection).
+    F(j-1) <= alpha/2, u the smallest with F(j-1) >= 1 - alpha/2.
     """
     alpha = (1 - confidence) / 2
-
-    def first(pred) -> int:  # smallest j in 1..n with pred(j), n + 1 if none
-        lo, hi = 1, n + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if pred(mid) else (mid + 1, hi)
-        return lo
-
-    low = first(lambda j: _binom_cdf(j - 1, n, q) > alpha) - 1
-    high = first(lambda j: _binom_cdf(j - 1, n, q) >= 1 - alpha)
-    return low, (high if high <= n else 0)
+    cdf = _st.binom.cdf(np.arange(n), n, q)  # F(j - 1) for j = 1..n
+    low = int((cdf <= alpha).sum())  # F rises with j: the j with F(j-1) <= alpha are a prefix
+    above = np.flatnonzero(cdf >= 1 - alpha)
+    return low, (int(above[0]) + 1 if len(above) else 0)
 
 
 def quantile_ci(values: Iterable[float], q: float, confidence: float = 0.95) -> Interval:
@@ -286,6 +216,72 @@ def quantile_replications_needed(q: float, confidence: float = 0.95) -> int:
     while 0 in _order_ranks(n, q, confidence):
         n += 1
     return n
+
+
+def estimate_only(iv: Interval) -> Interval:
+    """The estimate without bounds: what a report shows when too few runs back an interval."""
+    return replace(iv, low=math.nan, high=math.nan, method=ESTIMATE_ONLY)
+
+
+def _resampled_means(x: np.ndarray, seed: int, resamples: int) -> np.ndarray:
+    """Means of the columns of x (runs x metrics) over `resamples` resamples of its runs.
+
+    Run i is drawn c_i times in a resample; the counts come from a generator keyed by (seed,
+    number of runs), so every metric of a run is resampled alike and the same call gives the
+    same bounds, in any order and on any machine.
+    """
+    n = x.shape[0]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _BOOTSTRAP_STREAM, n]))
+    out = np.empty((resamples, x.shape[1]))
+    for start in range(0, resamples, _BOOTSTRAP_BLOCK):
+        size = min(_BOOTSTRAP_BLOCK, resamples - start)
+        draws = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
+        out[start:start + size] = counts @ x / n
+    return out
+
+
+def bootstrap_mean_cis(x: np.ndarray, confidence: float = 0.95, *, seed: int = 0,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> list[Interval]:
+    """Percentile bootstrap intervals for the mean of each column of x (runs x metrics).
+
+    A bound is a percentile of resampled means, so it lies within the column's own range:
+    a count or VM-minutes never gets a negative bound, a share stays in [0, 1]. NaNs are
+    dropped per column (such a column is resampled over its own runs). Fewer than MIN_RUNS
+    values give the estimate alone.
+    """
+    _check_confidence(confidence)
+    x = np.asarray(x, dtype=float).reshape(len(x), -1)
+    alpha = (1 - confidence) / 2
+    complete = np.flatnonzero(~np.isnan(x).any(axis=0))
+    bounds: dict[int, tuple[float, float]] = {}
+    if len(complete) and len(x) >= MIN_RUNS:  # the common case: one resampling for all
+        lows, highs = np.quantile(_resampled_means(x[:, complete], seed, resamples),
+                                  [alpha, 1 - alpha], axis=0)
+        bounds = dict(zip(complete.tolist(), zip(lows, highs)))
+    out = []
+    for j in range(x.shape[1]):
+        col, dropped = _clean(x[:, j])
+        est = float(col.mean()) if len(col) else math.nan
+        if len(col) < MIN_RUNS:
+            out.append(Interval(est, math.nan, math.nan, len(col), ESTIMATE_ONLY, confidence,
+                                dropped))
+            continue
+        if j not in bounds:
+            means = _resampled_means(col[:, None], seed, resamples)[:, 0]
+            bounds[j] = tuple(np.quantile(means, [alpha, 1 - alpha]))
+        low, high = bounds[j]  # clipped to the sample's range and around the mean (rounding)
+        out.append(Interval(est, min(max(float(low), col.min()), est),
+                            max(min(float(high), col.max()), est), len(col), "bootstrap",
+                            confidence, dropped))
+    return out
+
+
+def bootstrap_mean_ci(values: Iterable[float], confidence: float = 0.95, *, seed: int = 0,
+                      resamples: int = BOOTSTRAP_RESAMPLES) -> Interval:
+    """Percentile bootstrap interval for one mean (see `bootstrap_mean_cis`)."""
+    x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    return bootstrap_mean_cis(x.reshape(-1, 1), confidence, seed=seed, resamples=resamples)[0]
 
 
 def _pairs(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, int]:

@@ -328,9 +328,16 @@ def format_table(df: pd.DataFrame) -> str:
     """The table `vmss-sim validate-model` prints: one line per case, 99% intervals."""
     lines = [f"{'case':34} {'exact':>10} {'estimate':>10}  {'99% interval':23} verdict"]
     for r in df.itertuples(index=False):
-        lines.append(f"{r.case:34} {r.exact:10.5g} {r.estimate:10.5g}  "
-                     f"[{r.low:9.5g}, {r.high:9.5g}] {r.verdict}")
+        lines.append(f"{r.case:34} {_plain(r.exact):>10} {_plain(r.estimate):>10}  "
+                     f"[{_plain(r.low):>9}, {_plain(r.high):>9}] {r.verdict}")
     return "\n".join(lines)
+
+
+def _plain(x: float) -> str:
+    """Five significant digits, never in scientific notation (0.000012345, not 1.2345e-05)."""
+    if not np.isfinite(x) or x == 0:
+        return f"{x:g}"
+    return f"{x:.{max(0, 4 - int(np.floor(np.log10(abs(x)))))}f}"
 
 
 if __name__ == "__main__":  # pragma: no cover - the same table as `vmss-sim validate-model`

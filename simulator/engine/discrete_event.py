@@ -6,15 +6,17 @@ call into `policy`, every attempt's outcome a call into `faults`. Events are pla
 from __future__ import annotations
 
 import math
-from typing import Generator
+from collections import deque
+from contextlib import contextmanager
+from typing import Callable, Generator, Iterator
 
 import numpy as np
 import simpy
 
 from ..model import policy as P
-from ..model import zones as Z
 from ..model.faults import AttemptDraws, FaultModel, RatesOverTime
 from ..model.incidents import Incident, draw_incidents, timeline_for
+from ..model.operations import UNHEALTHY, UPDATING
 from ..model.schema import (
     AttachAction,
     CreateAction,
@@ -26,11 +28,14 @@ from ..model.schema import (
     SetPolicyAction,
 )
 from .metrics import Counters, Tally, sum_counters, summary_row
+from .operations import start_operations
 from .records import Sample
+from .zoning import ZoneBook
 
 
 class VM:
-    __slots__ = ("index", "state", "busy", "deletes", "in_capacity", "orphaned", "zone")
+    __slots__ = ("index", "state", "busy", "deletes", "in_capacity", "orphaned", "bucket",
+                 "unhealthy", "spell", "cause", "zone")
 
     def __init__(self, index: int):
         self.index = index
@@ -40,6 +45,10 @@ class VM:
         self.deletes = 0  # delete operations so far (keys the random draws)
         self.in_capacity = True  # counts toward capacity until chosen for deletion, once
         self.orphaned = False  # Failed, and no longer counts (its delete failed)
+        self.bucket: str | None = None  # where the tallies count it: its state, or Unhealthy
+        self.unhealthy = False  # application health Unhealthy (not usable) until repaired
+        self.spell = 0  # healthy spells so far (keys the health draws)
+        self.cause: str | None = None  # what started its current operation
 
 
 class ScaleSet:
@@ -66,28 +75,31 @@ class ScaleSet:
         self.tally = Tally()
         self.tallies = (self.tally,) if fleet is None else (self.tally, fleet)
         self.counters = Counters()
-        self.zones = tuple(scenario.scale_set.zones)
-        self.zone_counted = dict.fromkeys(self.zones, 0)  # instances that count, per zone
-        self.zone_states = {z: dict.fromkeys(P.LIVE_STATES, 0) for z in self.zones}
+        self.cause = "timeline"  # what starts the operations asked for now (`caused_by`)
+        self.owed_causes: deque[str] = deque()  # the cause of each VM a scale-in still owes
+        self.on_healthy: Callable[[VM], None] | None = None  # a VM became healthy Succeeded
+        self._one_change = 0  # > 0 inside `one_capacity_change`
+        zones = scenario.scale_set.zones  # per-zone counts (zoning); None without zones
+        self.zoning = ZoneBook(zones, self.sample_before) if zones else None
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _record(self, vm: VM, op_id: int, operation: str, attempt: int, state: str,
                 error: str | None, status: str | None) -> None:
-        if state != vm.state:
+        bucket = UNHEALTHY if vm.unhealthy and state in _SICK else state
+        if bucket != vm.bucket:
             self.sample_before(self.env.now)
             orphaned = state == P.FAILED and not vm.in_capacity
             for tally in self.tallies:
-                tally.move(self.env.now, vm.state, state, orphaned - vm.orphaned)
-            if self.zones:  # the zone's own counts (Deleted leaves)
-                counts = self.zone_states[vm.zone]
-                if vm.state is not None:
-                    counts[vm.state] -= 1
-                if state != P.DELETED:
-                    counts[state] += 1
-            vm.state, vm.orphaned = state, orphaned
+                tally.move(self.env.now, vm.bucket, bucket, orphaned - vm.orphaned)
+            if self.zoning is not None:
+                self.zoning.move(vm.zone, vm.bucket, bucket)
+            vm.bucket, vm.orphaned = bucket, orphaned
+            if self.on_healthy is not None and bucket == _SUCCEEDED:
+                self.on_healthy(vm)
+        vm.state = state
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
-                            operation, attempt, state, error, status, vm.in_capacity, vm.zone)
-                           )  # an Event, as a plain tuple
+                            operation, attempt, state, error, status, vm.in_capacity,
+                            vm.cause, vm.unhealthy, vm.zone))  # an Event, as a plain tuple
 
     @property
     def capacity(self) -> int:
@@ -97,7 +109,7 @@ class ScaleSet:
     def _capacity_changed(self, before: int) -> None:
         """Tell the tallies (this scale set's and the fleet's) that capacity moved."""
         delta = self.capacity - before
-        if delta:
+        if delta and not self._one_change:
             self.sample_before(self.env.now)
             for tally in self.tallies:
                 tally.set_target(self.env.now, tally.target + delta)
@@ -116,17 +128,39 @@ class ScaleSet:
         self.next_operation += 1
         return self.next_operation
 
-    def _start(self, process: Generator, vm: VM) -> None:
+    @contextmanager
+    def caused_by(self, cause: str) -> Iterator[None]:
+        """Operations asked for inside the block carry `cause` (events column `cause`)."""
+        outer, self.cause = self.cause, cause
+        try:
+            yield
+        finally:
+            self.cause = outer
+
+    @contextmanager
+    def one_capacity_change(self) -> Iterator[None]:
+        """The block's deletes and scale-outs change capacity as one step (a Replace repair,
+        a clean-up that scales back out): the tallies see only the net change, so a step that
+        restores capacity does not count as lowering the target."""
+        before = self.capacity
+        self._one_change += 1
+        try:
+            yield
+        finally:
+            self._one_change -= 1
+            self._capacity_changed(before)
+
+    def _start(self, process: Generator, vm: VM) -> simpy.Process:
         """Start an operation. Its VM is busy from now, not from when SimPy first runs the
         process, so a scale-in later in the same minute cannot pick it."""
         vm.busy = True
-        self.env.process(process)
+        vm.cause = self.cause
+        return self.env.process(process)
 
-    def _new_vm(self) -> VM:
+    def _new_vm(self, zone: str | None = None) -> VM:
         vm = VM(self.next_index)
-        if self.zones:
-            vm.zone = Z.place(self.zone_counted, self.zones)
-            self.zone_counted[vm.zone] += 1
+        if self.zoning is not None:
+            vm.zone = self.zoning.place(self.env.now, zone)
         self.next_index += 1
         self.vms[vm.index] = vm
         self.counting += 1
@@ -143,6 +177,7 @@ class ScaleSet:
         """Create (or attach) a VM: retry timeouts within the window if Resilient create is on.
 
         `policy` is the one in force when the operation was asked for (attach: never retried).
+        The process's value is the state the VM ended in (Succeeded or Failed).
         """
         env, c = self.env, self.counters
         op_id, started = self._operation_id(), env.now
@@ -186,10 +221,13 @@ class ScaleSet:
             yield env.timeout(retry_at - env.now)
             c.create_retries += 1
             attempt += 1
+        end = vm.state
         self._done(vm)
+        return end
 
     def delete(self, vm: VM, policy: P.ResiliencyPolicy) -> Generator:
-        """Delete a VM: with Resilient delete, retry any error; Failed shows between attempts."""
+        """Delete a VM: with Resilient delete, retry any error; Failed shows between attempts.
+        The process's value is the state the VM ended in (Deleted or Failed)."""
         env, c, t = self.env, self.counters, self.timing
         op_id = self._operation_id()
         vm.deletes += 1
@@ -219,26 +257,30 @@ class ScaleSet:
                                                t.delete_backoff_factor, t.delete_backoff_max_min))
             c.delete_retries += 1
             attempt += 1
+        end = vm.state
         self._done(vm)
+        return end
 
     # --- scale-set operations ------------------------------------------------------------------
-    def scale_out(self, count: int, operation: str = "create") -> None:
+    def scale_out(self, count: int, operation: str = "create",
+                  zone: str | None = None) -> list[simpy.Process]:
         """Add `count` VMs (create or attach); capacity rises by `count`. A request that would
         take the scale set past its instance limit (Failed VMs still hold instances) is
         rejected whole, as the platform rejects it: nothing changes but the count of rejected
-        requests."""
+        requests. `zone` puts the VMs there instead of where zone balance would (a Replace
+        repair's). Returns the operations started."""
         if len(self.vms) + count > self.limit:
             self.counters.scale_outs_rejected += 1
             self.counters.vms_rejected += count
-            return
+            return []
         before = self.capacity
         policy = self.policy if operation == "create" else P.ResiliencyPolicy()
-        if self.zones:
-            self.sample_before(self.env.now)  # earlier samples keep the zones' old targets
+        started = []
         for _ in range(count):
-            vm = self._new_vm()
-            self._start(self.create(vm, operation, policy), vm)
+            vm = self._new_vm(zone)
+            started.append(self._start(self.create(vm, operation, policy), vm))
         self._capacity_changed(before)
+        return started
 
     def _idle(self, in_capacity: bool | None = True) -> list[VM]:
         """VMs that can be deleted now, in the scale-in policy's order of preference:
@@ -250,18 +292,22 @@ class ScaleSet:
         idle.sort(key=lambda vm: vm.index, reverse=newest_first)
         return idle
 
-    def _delete(self, vms: list[VM]) -> None:
+    def idle_failed(self) -> list[VM]:
+        """Failed VMs with no operation under way: what `delete_failed` and a clean-up delete."""
+        return [vm for vm in self._idle(None) if vm.state == P.FAILED]
+
+    def _delete(self, vms: list[VM]) -> list[simpy.Process]:
         """Start deleting `vms`. Each that still counts toward capacity stops counting now,
         once; one that no longer counts (its earlier delete failed) leaves capacity as it is."""
-        if self.zones:
-            self.sample_before(self.env.now)  # earlier samples keep the zones' old targets
+        started = []
         for vm in vms:
             if vm.in_capacity:
                 vm.in_capacity = False
                 self.counting -= 1
-                if self.zones:
-                    self.zone_counted[vm.zone] -= 1
-            self._start(self.delete(vm, self.policy), vm)
+                if self.zoning is not None:
+                    self.zoning.leave_capacity(vm.zone, self.env.now)
+            started.append(self._start(self.delete(vm, self.policy), vm))
+        return started
 
     def scale_in(self, count: int) -> None:
         """Lower capacity by `count` (at most to zero) and delete that many instances.
@@ -271,17 +317,21 @@ class ScaleSet:
         or attach ended)."""
         before = self.capacity
         self.owed += min(count, before)
+        self.owed_causes.extend([self.cause] * min(count, before))
         self._settle()
         self._capacity_changed(before)
 
     def _settle(self) -> None:
         """Delete idle counted instances for the scale-in still owed (in a zone-spanning
-        scale set, from the zones that hold the most first)."""
+        scale set, from the zones that hold the most first; each carries the cause of the
+        scale-in that owed it)."""
         idle = self._idle()
-        chosen = (Z.scale_in_choice(idle, self.zone_counted, self.owed) if self.zones
+        chosen = (self.zoning.scale_in_choice(idle, self.owed) if self.zoning is not None
                   else idle[:self.owed])
         self.owed -= len(chosen)
         self._delete(chosen)
+        for vm in chosen:  # not run yet: its first row will carry the cause set here
+            vm.cause = self.owed_causes.popleft()
 
     def set_capacity(self, capacity: int) -> None:
         """Scale out or in by the difference between `capacity` and the instances that count."""
@@ -291,11 +341,13 @@ class ScaleSet:
         elif diff < 0:
             self.scale_in(-diff)
 
-    def delete_instances(self, vms: list[VM]) -> None:
-        """Delete chosen instances; capacity drops by those of them that still counted."""
+    def delete_instances(self, vms: list[VM]) -> list[simpy.Process]:
+        """Delete chosen instances; capacity drops by those of them that still counted.
+        Returns the operations started."""
         before = self.capacity
-        self._delete(vms)
+        started = self._delete(vms)
         self._capacity_changed(before)
+        return started
 
     def apply(self, action) -> None:
         """Carry out one timeline action now."""
@@ -311,7 +363,7 @@ class ScaleSet:
             self.delete_instances([self.vms[i] for i in dict.fromkeys(action.vms)
                                    if i in self.vms and not self.vms[i].busy])
         elif isinstance(action, DeleteFailedAction):
-            self.delete_instances([vm for vm in self._idle(None) if vm.state == P.FAILED])
+            self.delete_instances(self.idle_failed())
         elif isinstance(action, SetPolicyAction):
             self.policy = P.ResiliencyPolicy.from_rest(action.resiliencyPolicy.as_rest(), self.policy)
         else:  # pragma: no cover - the schema admits no other action
@@ -336,14 +388,16 @@ class ScaleSet:
             while k < len(grid) and grid[k] < now:
                 self.samples.append(Sample(self.replication, self.name, grid[k], target,
                                            c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED],
-                                           c[P.DELETING]))
-                for zone in self.zones:  # a zone's target: its instances that count
-                    z = self.zone_states[zone]
-                    self.samples.append(Sample(self.replication, self.name, grid[k],
-                                               self.zone_counted[zone], z[P.CREATING],
-                                               z[P.SUCCEEDED], z[P.FAILED], z[P.DELETING], zone))
+                                           c[P.DELETING], c[UNHEALTHY]))
+                if self.zoning is not None:
+                    self.samples.extend(self.zoning.samples(self.replication, self.name,
+                                                            grid[k]))
                 k += 1
             self.next_sample = k
+
+
+_SUCCEEDED = P.SUCCEEDED
+_SICK = (P.SUCCEEDED, UPDATING)  # states in which an unhealthy VM counts as Unhealthy
 
 
 def sample_grid(horizon: float, step: float) -> list[float]:
@@ -360,11 +414,9 @@ def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.rando
 
     Returns (events, samples, fleet-wide summary row, one summary row per scale set). Scale
     set i draws from its own keyed stream, so adding a member does not move the others' draws.
-    `incidents` are the replication's random incidents (default: drawn from `seed`), shared
-    by every scale set.
+    `incidents` (default: drawn from `seed`) are shared by every scale set.
     """
-    if incidents is None:
-        incidents = draw_incidents(scenario, seed)
+    incidents = draw_incidents(scenario, seed) if incidents is None else incidents
     specs = list(scenario.faults.incidents)
     env = simpy.Environment()
     events: list = []
@@ -373,10 +425,11 @@ def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.rando
     fleet = Tally() if len(members) > 1 else None
     scale_sets = []
     for i, (member, model) in enumerate(zip(members, faults)):
-        draws = AttemptDraws(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i)))
-        timeline = (timeline_for(model, incidents, specs, tuple(member.scale_set.zones))
-                    if incidents else None)
-        ss = ScaleSet(env, member, model, draws, replication, events, samples, fleet, timeline)
+        own = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i))
+        timeline = timeline_for(model, incidents, specs, tuple(member.scale_set.zones))
+        ss = ScaleSet(env, member, model, AttemptDraws(own), replication, events, samples,
+                      fleet, timeline)
+        start_operations(ss, own)  # first, so they act before the timeline at a shared minute
         env.process(ss.timeline())
         scale_sets.append(ss)
     env.run(until=scenario.horizon_min)

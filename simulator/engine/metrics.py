@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..model import policy as P
+from ..model.operations import UNHEALTHY
 
 _FAILED, _SUCCEEDED, _DELETED = P.FAILED, P.SUCCEEDED, P.DELETED
 
@@ -22,15 +23,23 @@ class Tally:
     failed): they still hold an instance, but capacity was already lowered for them.
 
     `move` and `set_target` are called at every change, so the integrals (Failed-VM-minutes,
-    capacity shortfall) are exact, not sampled.
+    capacity shortfall) are exact, not sampled. Succeeded VMs that are unhealthy are counted
+    under `Unhealthy` instead, so `Succeeded` is the usable VMs. With a demand trace
+    (`set_demand`, in VMs), demand beyond the usable VMs integrates to unserved VM-minutes.
     """
 
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(P.LIVE_STATES, 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((*P.LIVE_STATES, UNHEALTHY), 0))
     target: int = 0
     orphaned: int = 0
     last_min: float = 0.0
     failed_vm_min: float = 0.0
     shortfall_vm_min: float = 0.0
+    live: int = 0  # instances that exist, whatever their state
+    paid_vm_min: float = 0.0
+    unhealthy_vm_min: float = 0.0
+    demand: float | None = None  # demand in VMs (demand / vm_capacity), when given
+    unserved_vm_min: float = 0.0
     first_scale_out_min: float | None = None
     time_to_target_min: float = math.nan
     time_to_95pct_min: float = math.nan  # 95% of the target usable (rounded up to whole VMs)
@@ -44,6 +53,10 @@ class Tally:
             short = self.target - counts[_SUCCEEDED]
             if short > 0:
                 self.shortfall_vm_min += short * dt
+            self.paid_vm_min += self.live * dt
+            self.unhealthy_vm_min += counts[UNHEALTHY] * dt
+            if self.demand is not None and self.demand > counts[_SUCCEEDED]:
+                self.unserved_vm_min += (self.demand - counts[_SUCCEEDED]) * dt
             self.last_min = now
 
     def _check_target(self, now: float) -> None:
@@ -64,15 +77,23 @@ class Tally:
         self.orphaned += orphaned
         if old is not None:
             counts[old] -= 1
+        else:
+            self.live += 1
         if new == _SUCCEEDED:  # only more usable VMs can reach the target
             counts[new] += 1
             self._check_target(now)
         elif new != _DELETED:
             counts[new] += 1
+        else:
+            self.live -= 1
 
     def close(self, now: float) -> None:
         """Bring the integrals up to `now` (the horizon)."""
         self._advance(now)
+
+    def set_demand(self, now: float, demand_vms: float) -> None:
+        self._advance(now)
+        self.demand = demand_vms
 
     def set_target(self, now: float, target: int) -> None:
         self._advance(now)
@@ -103,6 +124,14 @@ class Counters:
     deletes_recovered_by_retry: int = 0
     scale_outs_rejected: int = 0  # requests past the instance limit, rejected whole
     vms_rejected: int = 0
+    repairs_started: int = 0  # automatic instance repairs
+    repairs_done: int = 0
+    repairs_failed: int = 0
+    cleanup_deletions: int = 0  # clean-up runbook
+    cleanup_replacements: int = 0
+    autoscale_scale_outs: int = 0
+    autoscale_scale_ins: int = 0
+    autoscale_flapping_skips: int = 0
     errors: Counter = field(default_factory=Counter)  # (operation, code) -> attempts
 
 
@@ -125,6 +154,11 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "delete_operations", "delete_attempts", "delete_retries", "deletes_failed",
     "deletes_recovered_by_retry", "scale_outs_rejected", "vms_rejected", "time_to_target_min", "time_to_95pct_min", "failed_vm_minutes",
     "capacity_shortfall_vm_minutes", "hypothetical",
+    # operations around resiliency (unserved demand only with a demand trace)
+    "unhealthy_vms", "unhealthy_vm_minutes", "paid_vm_minutes", "unserved_demand_vm_minutes",
+    "repairs_started", "repairs_done", "repairs_failed", "cleanup_deletions",
+    "cleanup_replacements", "autoscale_scale_outs", "autoscale_scale_ins",
+    "autoscale_flapping_skips",
 )
 
 
@@ -150,17 +184,23 @@ def summary_row(replication: int, tally: Tally, counters: Counters, hypothetical
         "failed_vm_minutes": tally.failed_vm_min,
         "capacity_shortfall_vm_minutes": tally.shortfall_vm_min,
         "hypothetical": hypothetical,
+        "unhealthy_vms": c[UNHEALTHY],
+        "unhealthy_vm_minutes": tally.unhealthy_vm_min,
+        "paid_vm_minutes": tally.paid_vm_min,
     }
+    if tally.demand is not None:
+        row["unserved_demand_vm_minutes"] = tally.unserved_vm_min
     for name in SUMMARY_COLUMNS:
-        if name not in row:
+        if name not in row and hasattr(counters, name):
             row[name] = getattr(counters, name)
-    row = {k: row[k] for k in SUMMARY_COLUMNS}
+    row = {k: row[k] for k in SUMMARY_COLUMNS if k in row}
     for (operation, code), n in sorted(counters.errors.items()):
         row[f"errors.{operation}.{code}"] = n
     return row
 
 
-BAND_COLUMNS: tuple[str, ...] = ("target", P.CREATING, P.SUCCEEDED, P.FAILED, P.DELETING)
+BAND_COLUMNS: tuple[str, ...] = ("target", P.CREATING, P.SUCCEEDED, P.FAILED, P.DELETING,
+                                 UNHEALTHY)
 FLEET = "(fleet)"
 
 
@@ -190,7 +230,7 @@ class Bands:
         by_set: dict[str, list] = {n: [] for n in names if n != FLEET}
         for s in samples:
             if s.zone is None:  # the scale set's own rows (zone rows are for the time series)
-                by_set[s.scale_set].append(s[3:8])
+                by_set[s.scale_set].append(s[3:9])
         arrays = [np.array(rows, dtype=np.int32).T for rows in by_set.values()]
         if FLEET in names:
             arrays.append(sum(arrays))

@@ -8,10 +8,11 @@ number of workers or on scheduling.
 """
 from __future__ import annotations
 
+import asyncio
 import math
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -24,6 +25,7 @@ from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 from .discrete_event import run_replication
 from .metrics import Bands
+from .pool import check_cancelled, local_pool
 from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
 
 
@@ -34,8 +36,9 @@ class SimulationResult:
     `summary` has one fleet-wide row per replication (for a single scale set, its own row),
     `scale_sets` one row per replication and scale set, `bands` the exact median and 90% band
     of the counts over time; `events` and `timeseries` (the per-replication samples) are empty
-    unless kept. `incidents` has one row per random incident of every replication
-    (INCIDENT_COLUMNS), empty for a scenario without `[[faults.incidents]]`.
+    unless kept (events passed to `on_events` are not kept). `incidents` has one row per
+    random incident of every replication (INCIDENT_COLUMNS), empty for a scenario without
+    `[[faults.incidents]]`.
     """
 
     scenario: Scenario
@@ -69,6 +72,7 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     names = new_bands(scenario).names
     rows, member_rows, events, samples, grids, incidents = [], [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
+        check_cancelled()
         drawn = draw_incidents(scenario, ss)
         incidents.extend(i.row(r) for i in drawn)
         ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events, drawn)
@@ -87,20 +91,54 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
                  times, np.stack(grids), incidents_frame(incidents))
 
 
+#: the most events simulate() and a sweep's cell keep in memory (about 100 bytes each as a
+#: frame, twice that while the chunks are joined); past it they stop with TooManyEvents
+MAX_KEPT_EVENTS = 10_000_000
+
+
+class TooManyEvents(ValueError):
+    """A run would keep more events in memory than `max_events`."""
+
+
 class Collector:
     """Gathers one scenario's chunks as they finish, in flat memory: each chunk's count grids
     are folded into the bands at once; only its small frames are kept, to be put in
-    replication order at the end."""
+    replication order at the end. Events are kept (at most `max_events`), or passed to
+    `on_events` in replication order and dropped."""
 
-    def __init__(self, scenario: Scenario, seed: int, replications: int):
+    def __init__(self, scenario: Scenario, seed: int, replications: int, *,
+                 on_events: Callable[[pd.DataFrame], None] | None = None,
+                 max_events: int | None = None):
         self.scenario, self.seed, self.replications = scenario, seed, replications
         self.bands = new_bands(scenario)
         self.chunks: list[tuple[int, Chunk]] = []
+        self.on_events, self.kept_events = on_events, 0
+        self.max_events = MAX_KEPT_EVENTS if max_events is None else max_events
+        self.early: dict[int, tuple[int, pd.DataFrame]] = {}  # first replication -> (next, events)
+        self.next_replication = 0
 
     def add(self, part: list[int], chunk: Chunk) -> None:
         self.bands.add(chunk.times, chunk.grids)
         chunk.grids = None
+        if self.on_events is not None:
+            self._pass_on(part, chunk.events)
+            chunk.events = events_frame([])  # not a slice: that would keep the chunk's buffers
+        elif (kept := self.kept_events + len(chunk.events)) > self.max_events:
+            raise TooManyEvents(
+                f"this run has more than {self.max_events:,} events to keep in memory; keep "
+                "fewer (fewer replications, or keep_events=False; for a sweep, no --events), or "
+                "stream them to a file (simulate(on_events=...), as `vmss-sim run` does)")
+        else:
+            self.kept_events = kept
         self.chunks.append((part[0], chunk))
+
+    def _pass_on(self, part: list[int], events: pd.DataFrame) -> None:
+        """Pass events on in replication order: a chunk that finished before an earlier one
+        waits for it (with a few workers, a few chunks at most)."""
+        self.early[part[0]] = (part[-1] + 1, events)
+        while self.next_replication in self.early:
+            self.next_replication, ready = self.early.pop(self.next_replication)
+            self.on_events(ready)
 
     def result(self) -> SimulationResult:
         ordered = [chunk for _, chunk in sorted(self.chunks, key=lambda fc: fc[0])]
@@ -128,21 +166,76 @@ def chunks(replications: Iterable[int], workers: int, per_worker: int = 4,
 
 
 def default_workers() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cap_workers(workers: int, scheduler: str | None = None) -> int:
+    """At most one local worker per core available: more only add processes, start-up time
+    and memory to share the same cores (`-w 1000` once started 1,000 processes). On a Dask
+    cluster `workers` only sizes the chunks, and is kept."""
+    return max(1, workers if scheduler else min(workers, default_workers()))
 
 
 Job = tuple[Any, Scenario, int, list[int]]  # (key, scenario, seed, replications)
 
+SCHEDULER_TIMEOUT_S = 10.0  # how long a Dask scheduler may take to answer
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_address(text: str) -> str:
+    """`text` if it reads as a Dask scheduler address, else a ValueError that says what is
+    expected (distributed's own errors name neither the option nor the form)."""
+    scheme, _, location = text.rpartition("://")
+    host, _, port = location.rpartition(":")
+    if (scheme or "tcp") not in SCHEDULER_SCHEMES or not host or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: expected a Dask scheduler address SCHEME://HOST:PORT "
+                         f"(SCHEME one of {', '.join(SCHEDULER_SCHEMES)}; PORT 1-65535), "
+                         "e.g. tcp://127.0.0.1:8786")
+    return text
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """Raise TimeoutError unless a Dask scheduler completes the handshake at `address` within
+    `timeout` seconds.
+
+    distributed bounds the TCP connect but not the handshake after it, so Client() waits for
+    ever on a server that accepts and never answers (an HTTP server, say). The probe runs its
+    own event loop in a thread of its own, as the caller may be inside one (Jupyter).
+    """
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+
+    scheduler_address(address)
+    with ThreadPoolExecutor(1) as thread:
+        try:
+            thread.submit(asyncio.run, handshake()).result()
+        except Exception:  # refused, timed out, or not the Dask protocol: all the same here
+            raise TimeoutError(f"no Dask scheduler answered at {address} within {timeout:g} s "
+                               "(nothing listens there, or a server that is not one)") from None
+
 
 def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, workers: int = 1,
-            scheduler: str | None = None) -> Iterator[tuple[Any, list[int], Chunk]]:
+            scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S
+            ) -> Iterator[tuple[Any, list[int], Chunk]]:
     """Yield (key, replications, Chunk) as jobs finish: in-process, in one local process pool
-    shared by all jobs, or on a Dask cluster."""
+    shared by all jobs, or on a Dask cluster.
+
+    Close the generator when done with it (`contextlib.closing`): an interrupted caller then
+    stops the pool at once instead of when the generator is garbage collected.
+    """
     args = (keep_events, keep_timeseries)
     if scheduler is not None:
         from distributed import Client
         from distributed import as_completed as dask_completed
-        with Client(scheduler) as client:
+        check_scheduler(scheduler, scheduler_timeout)
+        with Client(scheduler, timeout=scheduler_timeout) as client:
             futures = {client.submit(run_chunk, sc, seed, part, *args, pure=False): (key, part)
                        for key, sc, seed, part in jobs}
             for future in dask_completed(futures):
@@ -152,9 +245,7 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
         for key, sc, seed, part in jobs:
             yield key, part, run_chunk(sc, seed, part, *args)
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with local_pool(workers) as pool:
         futures = {pool.submit(run_chunk, sc, seed, part, *args): (key, part)
                    for key, sc, seed, part in jobs}
         for future in as_completed(futures):
@@ -163,23 +254,36 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
              keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
-             scheduler: str | None = None,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+             scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
+             progress: Callable[[int], None] | None = None,
+             on_events: Callable[[pd.DataFrame], None] | None = None,
+             max_events: int | None = None) -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
-    `workers` > 1 runs them in a local process pool; `scheduler` (a Dask scheduler address)
-    runs them on a dask.distributed cluster. The result is the same bit for bit either way.
+    `workers` > 1 runs them in a local process pool (at most one worker per core);
+    `scheduler` (a Dask scheduler address) runs them on a dask.distributed cluster, which
+    must answer within `scheduler_timeout` seconds. The result is the same bit for bit
+    either way.
+
+    Events are kept in `result.events`, at most `max_events` of them (default
+    MAX_KEPT_EVENTS; more raise TooManyEvents), unless `on_events` is given: then each
+    chunk's events go to it, in replication order, as the run goes, and are not kept, so
+    memory does not grow with them.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     scenario = parse_scenario(scenario)
-    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), max(workers, 1))]
-    collector = Collector(scenario, seed, replications)
-    for _, part, chunk in execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
-                                  workers=workers, scheduler=scheduler):
-        collector.add(part, chunk)
-        if progress is not None:
-            progress(len(part))
+    workers = cap_workers(workers, scheduler)
+    jobs = [(None, scenario, seed, part) for part in chunks(range(replications), workers)]
+    collector = Collector(scenario, seed, replications, on_events=on_events,
+                          max_events=max_events)
+    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
+                         workers=workers, scheduler=scheduler,
+                         scheduler_timeout=scheduler_timeout)) as results:
+        for _, part, chunk in results:
+            collector.add(part, chunk)
+            if progress is not None:
+                progress(len(part))
     return collector.result()
 
 
@@ -189,7 +293,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def events_frame(rows: list) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
-    for col in ("scale_set", "operation", "state", "error", "deletion_status", "zone"):
+    for col in ("scale_set", "operation", "state", "error", "deletion_status", "cause", "zone"):
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
                          "operation_id": "int64", "attempt": "int64"})

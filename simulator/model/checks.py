@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 
 from . import policy as P
+from .operations import operations_problems
 from .schema import (
+    MAX_RETRIES,
     AttachAction,
     CreateAction,
     DeleteAction,
@@ -22,8 +24,9 @@ from .schema import (
 def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
     """Checks across fields: horizon, orchestration, instance limits, rates within windows."""
     if not sc.fleet:
-        return _member_problems(sc, "") + incident_problems(sc)
-    problems: list[tuple[str, str]] = incident_problems(sc)
+        return (_member_problems(sc, "", "timing") + operations_problems(sc)
+                + incident_problems(sc))
+    problems: list[tuple[str, str]] = operations_problems(sc) + incident_problems(sc)
     fields_set = sc.model_fields_set
     for key in ("scale_set", "timeline", "trace"):
         if key in fields_set:
@@ -37,8 +40,9 @@ def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
         if names.index(name) != i:
             problems.append((f"fleet.{i}.scale_set.name", f"{name!r} is used twice; expected "
                                                           "unique names"))
-    for i, member in enumerate(sc.members()):
-        problems += _member_problems(member, f"fleet.{i}.")
+    for i, (member, spec) in enumerate(zip(sc.members(), sc.fleet)):
+        problems += _member_problems(member, f"fleet.{i}.",
+                                     f"fleet.{i}.timing" if spec.timing else "timing")
     return problems
 
 
@@ -76,9 +80,12 @@ def incident_problems(sc: Scenario) -> list[tuple[str, str]]:
 MAX_SAMPLES = 100_000  # grid points per replication and scale set
 
 
-def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    if sc.horizon_min / sc.sample_step_min > MAX_SAMPLES:
+def _member_problems(sc: Scenario, prefix: str, timing_at: str) -> list[tuple[str, str]]:
+    problems = _retry_problems(sc, timing_at)
+    if sc.sample_step_min == 0:  # horizon_min / 240 underflowed
+        problems.append(("horizon_min", f"{sc.horizon_min:g} is too short to sample; expected "
+                                        "a number of minutes a clock can divide"))
+    elif sc.horizon_min / sc.sample_step_min > MAX_SAMPLES:
         problems.append(("sample_every_min", f"{sc.sample_step_min:g} gives more than "
                                              f"{MAX_SAMPLES:,} samples over the horizon; expected "
                                              f"at least {sc.horizon_min / MAX_SAMPLES:g}"))
@@ -117,3 +124,23 @@ def _member_problems(sc: Scenario, prefix: str) -> list[tuple[str, str]]:
                                  f"with the base rates the probabilities sum to {total:g}; "
                                  "expected at most 1"))
     return problems
+
+
+def _retry_problems(sc: Scenario, timing_at: str) -> list[tuple[str, str]]:
+    """Every retry loop must end. A delete retries a counted number of times (at most
+    MAX_RETRIES, even if its attempts and backoffs take no time); a create retries until its
+    window closes, so each retry must take time, and at most MAX_RETRIES of them may fit."""
+    t = sc.timing
+    timeout, field = min((sc.os_provisioning_timeout_min, "os_provisioning_timeout_min"),
+                         (t.vm_start_timeout_min, "vm_start_timeout_min"))
+    retries = sc.platform.create_window_min / (timeout + t.create_retry_delay_min)
+    if retries > MAX_RETRIES:
+        return [(f"{timing_at}.{field}", f"a create could retry {retries:.3g} times in its "
+                 f"{sc.platform.create_window_min:g}-minute window ({timeout:g}-minute timeouts, "
+                 f"{t.create_retry_delay_min:g}-minute retry delay); expected at most "
+                 f"{MAX_RETRIES:,} retries per operation")]
+    if sc.horizon_min + timeout == sc.horizon_min:
+        return [(f"{timing_at}.{field}", f"{timeout:g} minutes is below the clock's resolution "
+                 f"at minute {sc.horizon_min:g}, so create retries would make no progress in "
+                 "simulated time; expected a longer timeout or a shorter horizon_min")]
+    return []

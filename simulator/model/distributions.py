@@ -10,14 +10,23 @@ import math
 from statistics import NormalDist
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    Strict,
+    model_validator,
+)
 
 _STD_NORMAL = NormalDist()
 _TINY = 1e-12
+MAX_SIGMA = 10.0
 
 
 class _Distribution(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     def ppf(self, u: float) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -51,11 +60,14 @@ class Exponential(_Distribution):
 
 
 class Lognormal(_Distribution):
-    """Parametrised by its median (minutes) and the sigma of the underlying normal."""
+    """Parametrised by its median (minutes) and the sigma of the underlying normal.
+
+    Sigma is at most 10 (a 99th percentile 10^10 times the median): wider is no duration
+    anyone observed, and would overflow the inverse CDF."""
 
     kind: Literal["lognormal"] = "lognormal"
     median: PositiveFloat
-    sigma: float = Field(ge=0)
+    sigma: float = Field(ge=0, le=MAX_SIGMA)
 
     def ppf(self, u: float) -> float:
         u = min(max(u, _TINY), 1 - _TINY)
@@ -69,7 +81,7 @@ class Empirical(_Distribution):
     """Resamples observed durations (a bootstrap): each sample equally likely."""
 
     kind: Literal["empirical"] = "empirical"
-    samples: tuple[Annotated[float, Field(ge=0)], ...] = Field(min_length=1)
+    samples: tuple[Annotated[float, Strict(), Field(ge=0)], ...] = Field(min_length=1, strict=False)
 
     @model_validator(mode="after")
     def _sorted(self) -> "Empirical":

@@ -34,11 +34,41 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = [p for p in key.strip().split(".")]
     if not all(path):
         raise ScenarioError("--set", [(key, "expected a dotted path such as faults.create.VMStartTimedOut")])
+    return path, toml_value(raw, "--set", key)
+
+
+def toml_value(text: str, source: str, where: str) -> Any:
+    """A value given on the command line, read as a TOML value if it is one (`0.2`, `true`,
+    `"text"`, `[1, 2]`), else the text itself."""
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return path, value
+        return text.strip()
+    except RecursionError:  # nested past the parser's stack, so past MAX_DEPTH too
+        raise too_deep(source, where) from None
+    check_depth(value, source, where)
+    return value
+
+
+#: How deep tables and arrays may nest in a scenario (its format needs 8 levels).
+MAX_DEPTH = 32
+
+
+def check_depth(data: Any, source: str, where: str = "") -> None:
+    """Refuse tables and arrays nested deeper than MAX_DEPTH (checked level by level, without
+    recursion, before anything recursive, such as validation or a deep copy, sees them)."""
+    level, depth = [data], 0
+    while level := [c for v in level for c in
+                    (v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())]:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise too_deep(source, where)
+
+
+def too_deep(source: str, where: str = "") -> ScenarioError:
+    return ScenarioError(source, [(where, f"tables and arrays nested more than {MAX_DEPTH} "
+                                          "levels deep; expected the scenario format (README "
+                                          "'Scenario format')")])
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str],

@@ -161,7 +161,12 @@ def delete_retryable(policy: ResiliencyPolicy, attempt: int) -> bool:
 
 def delete_backoff(retry: int, base_min: float, factor: float, cap_min: float) -> float:
     """Wait before delete retry number `retry` (1-based): exponential, capped."""
-    return min(base_min * factor ** (retry - 1), cap_min)
+    if base_min == 0:
+        return 0.0
+    try:
+        return min(base_min * factor ** (retry - 1), cap_min)
+    except OverflowError:  # the growth passed the float range long after it passed the cap
+        return cap_min
 
 
 def deletion_status(policy_enabled: bool, *, in_delete: bool = False,

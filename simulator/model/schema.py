@@ -30,6 +30,8 @@ from pydantic import (
 
 from . import policy as P
 from .distributions import Distribution, Fixed, Lognormal
+from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
+from .tables import StrictTable
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
@@ -37,20 +39,32 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 #: An availability zone, as the REST `zones` array names it ("1", "2", "3").
 ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$", max_length=32)]
+MAX_ZONES = 16  # zones a scale set may list (an Azure region has three)
+MAX_INCIDENTS_PER_DAY = 1440.0  # an incident entry's arrivals per day: at most one a minute
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot run: each problem is (field path, what was expected)."""
+    """A scenario that cannot run: each problem is (field path, what was expected). The
+    message lists each problem once, the first MAX_LISTED of them."""
+
+    MAX_LISTED = 20
 
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
-        self.problems = problems
-        super().__init__("\n".join(f"{source}: {path or '(file)'}: {msg}" for path, msg in problems))
+        self.problems = list(dict.fromkeys(problems))
+        lines = [f"{source}: {clip(path) or '(file)'}: {clip(msg, 400)}"
+                 for path, msg in self.problems[:self.MAX_LISTED]]
+        if len(self.problems) > self.MAX_LISTED:
+            lines.append(f"{source}: ... and {len(self.problems) - self.MAX_LISTED} more problems")
+        super().__init__("\n".join(lines))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+def clip(text: str, most: int = 120) -> str:
+    """A text from the input, cut short for a message (a key or value may be huge)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+_Strict = StrictTable  # the schema's tables, and those of operations.py, share one base
 
 
 # --- scale set ---------------------------------------------------------------------------------
@@ -89,7 +103,8 @@ class ScaleSetSpec(_Strict):
     custom_image: bool = Field(False, description="Uniform, multiple placement groups: 600 limit")
     scale_in_policy: Literal["Default", "NewestVM", "OldestVM"] = "Default"
     resiliencyPolicy: ResiliencyPolicyBody = ResiliencyPolicyBody()
-    zones: list[ZoneName] = Field([], description="availability zones, e.g. ['1', '2', '3']: "
+    automaticRepairsPolicy: AutomaticRepairsPolicy = AutomaticRepairsPolicy()
+    zones: list[ZoneName] = Field([], max_length=MAX_ZONES, description="availability zones, e.g. ['1', '2', '3']: "
                                                   "new VMs are balanced across them")
 
     @field_validator("zones")
@@ -161,7 +176,8 @@ class IncidentSpec(_RateTable):
     in one zone; the listed codes take these rates (times a drawn severity) while it lasts."""
 
     name: str = "incident"
-    rate_per_day: NonNegativeFloat = Field(description="Poisson arrivals per 1,440 minutes")
+    rate_per_day: NonNegativeFloat = Field(le=MAX_INCIDENTS_PER_DAY,
+                                           description="Poisson arrivals per 1,440 minutes")
     duration: Distribution
     scope: Literal["region", "zone"] = "region"
     zone: Optional[ZoneName] = Field(None, description="scope zone: this zone; default: drawn "
@@ -197,6 +213,7 @@ class Faults(_RateTable):
     windows: list[FaultWindow] = []
     incidents: list[IncidentSpec] = []
     scripted: list[ScriptedFault] = []
+    health: Health = Health()
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -217,13 +234,19 @@ class Timing(_Strict):
     delete_backoff_min: NonNegativeFloat = 1.0
     delete_backoff_factor: Annotated[float, Field(ge=1.0)] = 2.0
     delete_backoff_max_min: NonNegativeFloat = 10.0
+    reimage_duration: Distribution = Lognormal(median=6.0, sigma=0.3)  # repairs; no public figure
+    restart_duration: Distribution = Lognormal(median=2.0, sigma=0.3)
+
+
+#: Retries one operation may make (a resource bound: a what-if past it is refused, not run).
+MAX_RETRIES = 1000
 
 
 class Platform(_Strict):
     """The platform's fixed numbers. Changing one is a what-if: the run is marked hypothetical."""
 
     create_window_min: PositiveFloat = P.CREATE_WINDOW_MIN
-    delete_max_retries: NonNegativeInt = P.DELETE_MAX_RETRIES
+    delete_max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = P.DELETE_MAX_RETRIES
     max_create_attempts: Optional[PositiveInt] = Field(
         None, description="a cap on create attempts; the platform bounds them by the window only")
 
@@ -297,7 +320,7 @@ class Trace(_Strict):
 class CompareArms(_Strict):
     """Default arms of `vmss-sim compare`: `--set` overrides for A and for B."""
 
-    labels: tuple[str, str] = ("A", "B")
+    labels: tuple[str, str] = Field(("A", "B"), strict=False)  # a TOML array is a list
     a: list[str] = []
     b: list[str] = []
 
@@ -347,6 +370,9 @@ class Scenario(_Strict):
     compare: Optional[CompareArms] = None
     fleet: list[FleetMember] = []
     sweep: Optional[SweepSpec] = None
+    demand: Optional[Demand] = None
+    autoscale: Optional[AutoscaleProfile] = None
+    operations: Operations = Operations()
 
     def members(self) -> list["Scenario"]:
         """The scale sets to simulate, each as a single-scale-set scenario (a fleet of one

@@ -15,7 +15,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import Interval, fmt_num
+from ..analysis.stats import Interval, decimals_for, fmt_num
+from ..analysis.time_to_event import TimeToEvent
 from ..engine.metrics import SUMMARY_COLUMNS
 
 REL_TOL = 0.10  # an interval is "too wide" past 10% of its estimate ...
@@ -56,20 +57,51 @@ METRICS: dict[str, tuple[str, str]] = {
                                           "instances)"),
     "vms_rejected": ("VMs", "VMs those rejected requests asked for"),
     "time_to_target_min": ("min", "minutes from the first scale-out until usable VMs first "
-                                  "reached the target (runs that reached it)"),
+                                  "reached the target: median over all runs (Kaplan–Meier; a "
+                                  "run that never reached it is censored at the horizon)"),
     "time_to_95pct_min": ("min", "minutes from the first scale-out until 95% of the target "
-                                 "(rounded up) was first usable (runs that reached it)"),
-    "failed_vm_minutes": ("VM-min", "VM-minutes spent Failed (between delete retries too)"),
+                                 "(rounded up) was first usable: median over all runs "
+                                 "(Kaplan–Meier, as above)"),
+    "reached_target": ("share", "runs that reached the target before the horizon"),
+    "reached_95pct": ("share", "runs that reached 95% of the target before the horizon"),
+    "failed_vm_minutes": ("VM-min", "VM-minutes spent Failed (between delete retries too), "
+                                    "up to the horizon"),
+    "failed_vm_minutes_per_hour": ("VM-min/h", "Failed VM-minutes per hour of simulated time: "
+                                               "the same at any horizon for a steady cost"),
+    "still_failed_vm_minutes": ("VM-min", "minutes the VMs still Failed at the horizon had been "
+                                          "Failed so far, summed (they go on costing after it)"),
     "capacity_shortfall_vm_minutes": ("VM-min", "VM-minutes of usable capacity below target"),
+    "unhealthy_vms": ("VMs", "VMs unhealthy at the end (Succeeded but not usable, awaiting or "
+                             "under repair)"),
+    "unhealthy_vm_minutes": ("VM-min", "VM-minutes spent unhealthy"),
+    "paid_vm_minutes": ("VM-min", "VM-minutes paid: every instance that exists, Creating, "
+                                  "Failed, unhealthy and Deleting included"),
+    "unserved_demand_vm_minutes": ("VM-min", "VM-minutes of demand beyond the usable VMs "
+                                             "(demand / vm_capacity minus usable, when above)"),
+    "repairs_started": ("operations", "automatic instance repairs started"),
+    "repairs_done": ("operations", "repairs that ended with a usable VM (Replace: the new VM "
+                                   "Succeeded and the old one deleted)"),
+    "repairs_failed": ("operations", "repairs that did not (Replace: the new VM or the delete "
+                                     "ended Failed, or the replacement was refused)"),
+    "cleanup_deletions": ("VMs", "Failed VMs the clean-up runbook deleted"),
+    "cleanup_replacements": ("VMs", "VMs the clean-up runbook created to restore capacity"),
+    "autoscale_scale_outs": ("operations", "autoscale scale-outs (rules, minimum, default)"),
+    "autoscale_scale_ins": ("operations", "autoscale scale-ins (rules, maximum)"),
+    "autoscale_flapping_skips": ("operations", "autoscale scale-ins skipped because they would "
+                                               "trigger a scale-out at once (flapping)"),
 }
 RESOLUTION = {"VMs": 0.5, "operations": 0.5, "attempts": 0.5, "min": 0.5, "VM-min": 5.0,
-              "share": 0.005}
+              "VM-min/h": 1.0, "share": 0.005}
+#: figures derived from the summary (`estimates.with_derived`), each listed after its source
+DERIVED = {"time_to_95pct_min": ("reached_target", "reached_95pct"),
+           "failed_vm_minutes": ("failed_vm_minutes_per_hour", "still_failed_vm_minutes")}
 
 
 def metric_columns(*summaries: pd.DataFrame) -> list[str]:
     """Summary metrics in SUMMARY_COLUMNS order, then every errors.* column (sorted)."""
     present = set().union(*(s.columns for s in summaries))
-    base = [c for c in SUMMARY_COLUMNS if c not in _SKIP and c in present]
+    order = [d for c in SUMMARY_COLUMNS for d in (c, *DERIVED.get(c, ()))]
+    base = [c for c in order if c not in _SKIP and c in present]
     return base + sorted(c for c in present if c.startswith("errors."))
 
 
@@ -115,8 +147,39 @@ def _md_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
     return out + [""]
 
 
-def _q_text(iv: Interval) -> str:
-    return "not reached" if math.isinf(iv.estimate) else f"{iv.estimate:.1f} min"
+def _bound(x: float, decimals: int) -> str:
+    return "not reached" if x == math.inf else fmt_num(x, decimals)
+
+
+def time_text(iv: Interval) -> str:
+    """A time to target: "not reached" when the runs do not get there, else "7.1 [6.5, 8.0]
+    min", an upper bound the runs cannot rule out reading "not reached"."""
+    est = iv.estimate
+    if math.isnan(est) or math.isinf(est):
+        return "n/a" if math.isnan(est) else "not reached"
+    if not iv.has_bounds:
+        return f"{fmt_num(est, 1)} min"
+    spread = (iv.high - iv.low) / 2 if math.isfinite(iv.high - iv.low) else est - iv.low
+    d = min(decimals_for(est, spread), 2)
+    return f"{fmt_num(est, d)} [{_bound(iv.low, d)}, {_bound(iv.high, d)}] min"
+
+
+def reached_text(tt: TimeToEvent) -> str:
+    """How many runs reached it and when: never a time computed from the survivors alone."""
+    if not tt.count:
+        return (f"no run reached it before the horizon (0 of {tt.runs}"
+                + (f"; {_pct(tt.reached)}" if tt.reached.has_bounds else "") + ")")
+    return (f"{tt.count} of {tt.runs} runs reached it ({_pct(tt.reached)}); over all runs, "
+            f"median {time_text(tt.median)}, 95th percentile {time_text(tt.p95)}")
+
+
+def text_table(header: list[str], rows: Iterable[list[str]]) -> str:
+    """A table for the terminal: columns padded to their widest cell, numbers as printed in
+    the reports (thousands separators, never scientific notation)."""
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 def _on(flag: bool) -> str:
@@ -137,3 +200,13 @@ def _quote(description: str) -> list[str]:
     """A scenario's description as a markdown quote, the same in every report."""
     return [("> " + line) if line else ">" for line in
             (description.strip() or "(the scenario gives no description)").splitlines()]
+
+
+def short_key(key: str) -> str:
+    """A legend- or column-sized name for a dotted key: its last two parts."""
+    return ".".join(key.split(".")[-2:])
+
+
+def numeric_key(values: pd.Series) -> bool:
+    """A swept key whose values are numbers (an axis); booleans and text are categories."""
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)

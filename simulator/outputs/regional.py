@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import mean_ci, wilson_ci
+from ..analysis.stats import bootstrap_mean_ci, wilson_ci
 from ..model import policy as P
 from .estimates import CONFIDENCE
 from .formatting import _md_table, _pct
@@ -41,6 +41,11 @@ def minutes_under(incidents: pd.DataFrame, horizon: float) -> np.ndarray:
         incidents["start_min"].to_numpy(float)
 
 
+def _mean(values: np.ndarray, seed: int) -> str:
+    """A mean per run with its bootstrap interval (a count never gets a negative bound)."""
+    return str(bootstrap_mean_ci(np.asarray(values, dtype=float), CONFIDENCE, seed=seed))
+
+
 def _entry_rows(result: "SimulationResult") -> list[list[str]]:
     sc, inc, n = result.scenario, result.incidents, result.replications
     rows = []
@@ -54,18 +59,18 @@ def _entry_rows(result: "SimulationResult") -> list[list[str]]:
         where = spec.zone and f"zone {spec.zone}" or (
             "one zone, drawn" if spec.scope == "zone" else "region")
         rows.append([spec.name, f"{spec.rate_per_day:g}", f"{spec.duration.mean():.0f}", where,
-                     raised or "none", str(mean_ci(counts.to_numpy(float), CONFIDENCE)),
+                     raised or "none", _mean(counts.to_numpy(), result.seed),
                      _pct(wilson_ci(int((counts > 0).sum()), n, CONFIDENCE)),
-                     str(mean_ci(minutes.to_numpy(float), CONFIDENCE))])
+                     _mean(minutes.to_numpy(), result.seed)])
     return rows
 
 
-def _zone_rows(ts: pd.DataFrame, horizon: float) -> list[list[str]]:
+def _zone_rows(ts: pd.DataFrame, horizon: float, seed: int) -> list[list[str]]:
     zoned = ts[ts["zone"].notna()] if "zone" in ts else ts.iloc[0:0]
     end = zoned[zoned["time_min"] >= horizon - 1e-9]
     rows = []
     for (name, zone), part in end.groupby(["scale_set", "zone"], sort=False):
-        cells = [str(mean_ci(part[c].to_numpy(float), CONFIDENCE))
+        cells = [_mean(part[c].to_numpy(), seed)
                  for c in ("target", P.SUCCEEDED, P.FAILED, P.CREATING)]
         rows.append([f"`{name}`", str(zone), *cells])
     return rows
@@ -78,16 +83,16 @@ def regional_section(result: "SimulationResult") -> list[str]:
     if sc.faults.incidents:
         md += ["## Random incidents", "",
                f"Drawn per replication ({result.replications} runs), the same in every policy "
-               "arm. Means per run with 95% intervals; minutes count up to the horizon "
+               "arm. Means per run with 95% bootstrap intervals; minutes count up to the horizon "
                "(overlapping incidents of one entry add up). Every incident is in "
                "`incidents.parquet`; `capacity.png` shades the share of runs under one.", ""]
         md += _md_table(["incident", "per day", "mean minutes", "scope", "rates while it lasts",
                          "incidents per run", "runs with at least one", "minutes per run"],
                         _entry_rows(result))
-    zones = _zone_rows(result.timeseries, sc.horizon_min)
+    zones = _zone_rows(result.timeseries, sc.horizon_min, result.seed)
     if zones:
         md += ["## Per zone", "", "VMs per availability zone at the end (minute "
-               f"{sc.horizon_min:g}): means per run with 95% intervals. A zone's target is its "
+               f"{sc.horizon_min:g}): means per run with 95% bootstrap intervals. A zone's target is its "
                "instances that count toward capacity; new VMs go to the zone with the fewest, "
                "so zones stay within one VM of each other unless deletes unbalance them.", ""]
         md += _md_table(["scale set", "zone", "target", "usable VMs", "Failed VMs",

@@ -1,32 +1,38 @@
 """report.md for a capacity planner: every summary metric of one run with a 95% interval.
 
 The run report answers the planner's question first (capacity at the end, time to target,
-Failed VMs, creates and deletes), says which intervals are too wide to conclude and how many
-replications would narrow them, then lists every metric, proportion and failure rate. It
-writes the text and asks `figures` for the plots; the numbers come from `estimates` and are
-printed by `formatting`. `key_figures` is the same answer as plain text for the terminal.
-The caller writes into a temporary folder and renames it.
+Failed VMs and what they cost, creates and deletes), says which intervals are too wide to
+conclude and how many replications would narrow them, then lists capacity at round minutes
+(and at the minutes asked with `--at`), every metric, proportion and failure rate. It writes
+the text and asks `figures` for the plots; the numbers come from `estimates` and are printed
+by `formatting`. `key_figures` is the same answer as plain text for the terminal. The caller
+writes into a temporary folder and renames it.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from ..analysis.stats import Interval, judge, mean_ci
+from ..analysis.stats import BOOTSTRAP_RESAMPLES, MIN_RUNS, Interval, judge
+from ..analysis.time_to_event import TimeToEvent
 from ..model import policy as P
+from .at_minutes import DEFAULT_GOAL, at_markdown, at_table, default_minutes
 from .estimates import (
     CONFIDENCE,
+    REACHED,
+    TIME_METRICS,
     _col,
     _pooled,
-    _quantiles,
-    _time_to_target,
     failure_rates,
     fleet_series,
+    levels,
     proportions,
+    time_to,
+    with_derived,
 )
 from .figures import plot_capacity, plot_failure_rates, plot_time_to_target
 from .regional import regional_section
@@ -41,55 +47,71 @@ from .formatting import (
     _members,
     _pct,
     _policy_text,
-    _q_text,
     _quote,
     _resolution,
     _sig,
     metric_columns,
+    reached_text,
+    time_text,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.runner import SimulationResult
 
 
-# --- time series -----------------------------------------------------------------------------
-def _with_share(ts: pd.DataFrame) -> pd.DataFrame:
-    ts = ts.copy()
-    target = ts["target"].astype(float)
-    ts["share"] = np.where(target > 0, ts["Succeeded"] / target.where(target > 0), np.nan)
-    return ts
+@dataclass(frozen=True)
+class RunNumbers:
+    """Everything the report prints about a run, computed once: the summary with its derived
+    figures, each metric's level, each time to target over all runs, the pooled shares."""
+
+    summary: pd.DataFrame
+    horizon: float
+    levels: dict[str, Interval]
+    times: dict[str, TimeToEvent]
+    shares: dict[str, Interval]
+
+    @property
+    def runs(self) -> int:
+        return len(self.summary)
+
+    def interval(self, metric: str) -> Interval:
+        """The figure a table shows for a metric: a level, a median time, a reached share."""
+        if metric in self.times:
+            return self.times[metric].median
+        flag = {v: k for k, v in REACHED.items()}.get(metric)
+        return self.times[flag].reached if flag in self.times else self.levels[metric]
 
 
-def _as_of(ts: pd.DataFrame, t: float) -> pd.DataFrame:
-    """Each replication's last sample at or before t."""
-    upto = ts[ts["time_min"] <= t + 1e-9]
-    return upto.sort_values("time_min").groupby("replication").tail(1)
-
-
-def capacity_table(ts: pd.DataFrame, horizon: float, points: int = 8) -> list[list[str]]:
-    ts = _with_share(ts)
-    rows = []
-    for t in np.linspace(0, horizon, points + 1):
-        snap = _as_of(ts, t)
-        if snap.empty:
-            continue
-        tq, uq, sq, fq = (_quantiles(snap[c]) for c in ("target", "Succeeded", "share", "Failed"))
-        share = ("n/a" if np.isnan(sq[1]) else
-                 f"{sq[1]:.0%} ({sq[0]:.0%}–{sq[2]:.0%})")
-        band = lambda v: f"{_count(v[1])} ({_count(v[0])}–{_count(v[2])})"  # noqa: E731
-        rows.append([f"{t:g}", _count(tq[1]), band(uq), share, band(fq)])
-    return rows
+def numbers(result: "SimulationResult", rows: pd.DataFrame | None = None) -> RunNumbers:
+    """The run's numbers, or those of `rows` of its summary (one scale set of a fleet; the
+    minutes still-Failed VMs have waited are then left out: they need the whole event log)."""
+    sc = result.scenario
+    summary = with_derived(result.summary, sc.horizon_min, result.events) if rows is None \
+        else with_derived(rows, sc.horizon_min)
+    plain = [m for m in metric_columns(summary) if m not in TIME_METRICS
+             and m not in REACHED.values()]
+    times = {c: time_to(summary, sc.horizon_min, c) for c in TIME_METRICS if c in summary}
+    return RunNumbers(summary, sc.horizon_min, levels(summary, plain, result.seed), times,
+                      {label: iv for label, _, iv in proportions(summary)})
 
 
 # --- report ----------------------------------------------------------------------------------
+def _few_runs(n: int) -> str:
+    return (f"Only {n} replication{'s' if n != 1 else ''}: with fewer than {MIN_RUNS}, "
+            "intervals are not meaningful, so figures are shown without them.")
+
+
 def _setup_lines(result: "SimulationResult") -> list[str]:
     sc = result.scenario
     pol = sc.initial_policy
     lines = [f"- Runs: **{result.replications} replications**, seed {result.seed}; every "
-             f"interval is {CONFIDENCE:.0%} (Student t over replications for means, Wilson "
-             "for proportions).",
+             f"interval is {CONFIDENCE:.0%}: percentile bootstrap over replications "
+             f"({BOOTSTRAP_RESAMPLES:,} resamples) for means per run, Wilson for proportions, "
+             "Kaplan–Meier with order-statistic intervals for times to target.",
              f"- Horizon {sc.horizon_min:g} simulated minutes; create window "
              f"{pol.create_window_min:g} min, up to {pol.delete_max_retries} delete retries."]
+    if result.replications < MIN_RUNS:
+        lines.append(f"- {_few_runs(result.replications)}")
     for m in _members(sc):
         ss = m.scale_set
         lines.append(f"- Scale set `{ss.name}`: {ss.orchestration}, {ss.os}, "
@@ -113,31 +135,32 @@ def _setup_lines(result: "SimulationResult") -> list[str]:
     return lines
 
 
-def _reached_text(tt: dict[str, Interval]) -> str:
-    r = tt["reached"]
-    k = round(r.estimate * r.n) if r.n else 0
-    if not k:
-        return "no run reached it (before the horizon, or before a scale-in lowered it)"
-    return (f"{k} of {r.n} runs reached it ({_pct(r)}); median {_q_text(tt['p50'])}, 95th "
-            f"percentile {_q_text(tt['p95'])} across all runs; mean {tt['mean']} min over the "
-            "runs that reached it")
+def _failed_line(nb: RunNumbers) -> str:
+    ci, h = nb.levels, nb.horizon
+    still = ""
+    if "still_failed_vm_minutes" in ci:
+        each = (_col(nb.summary, "still_failed_vm_minutes").sum()
+                / max(_col(nb.summary, "failed_vms").sum(), 1))
+        still = (f", which had been Failed {ci['still_failed_vm_minutes']} VM-minutes so far "
+                 f"per run ({_sig(each)} min each on average)" if each else "")
+    return (f"- **Failed VMs:** {ci['failed_vms']} per run still Failed at the horizon{still}; "
+            f"{ci['failed_vm_minutes']} Failed VM-minutes per run over the {h:g} minutes "
+            f"({ci['failed_vm_minutes_per_hour']} per hour of simulated time); capacity "
+            f"shortfall {ci['capacity_shortfall_vm_minutes']} VM-minutes per run.")
 
 
-def _answer(summary: pd.DataFrame, horizon: float) -> list[str]:
+def _answer(nb: RunNumbers) -> list[str]:
     """The plain-language answer, every figure computed from the summary."""
-    ci = {m: mean_ci(_col(summary, m), CONFIDENCE) for m in metric_columns(summary)}
-    props = {label: iv for label, _, iv in proportions(summary)}
+    ci, props, h = nb.levels, nb.shares, nb.horizon
     na = Interval(math.nan, math.nan, math.nan, 0, "")
-    out = [f"- **Capacity at the end (minute {horizon:g}):** {ci['usable_vms']} usable VMs "
+    out = [f"- **Capacity at the end (minute {h:g}):** {ci['usable_vms']} usable VMs "
            f"per run against a target of {_count(ci['target_capacity'].estimate)} (usable share "
-           f"{_pct(ci['usable_share'])}).",
-           f"- **Time to target capacity:** {_reached_text(_time_to_target(summary))}."]
-    if "time_to_95pct_min" in summary:
-        out.append(f"- **Time to 95% of target:** "
-                   f"{_reached_text(_time_to_target(summary, 'time_to_95pct_min'))}.")
-    out.append(f"- **Failed VMs:** {ci['failed_vms']} per run at the end; "
-               f"{ci['failed_vm_minutes']} Failed VM-minutes per run; capacity shortfall "
-               f"{ci['capacity_shortfall_vm_minutes']} VM-minutes per run.")
+           f"{_pct(ci['usable_share'])})."]
+    for column, what in TIME_METRICS.items():
+        if column in nb.times:
+            label = "target capacity" if what == "target" else what
+            out.append(f"- **Time to {label}:** {reached_text(nb.times[column])}.")
+    out.append(_failed_line(nb))
     if ci["create_operations"].estimate > 0:
         failed = props.get("create operations that ended Failed", na)
         out.append(f"- **Creates:** {_count(ci['create_operations'].estimate)} create "
@@ -156,18 +179,42 @@ def _answer(summary: pd.DataFrame, horizon: float) -> list[str]:
                    f"({_pct(props.get('delete operations that ended Failed', na))} of deletes); "
                    f"retries spent {ci['delete_retries']} per run, recovering "
                    f"{ci['deletes_recovered_by_retry']} deletes per run.")
-    return out
+    out.append(f"- Totals (VM-minutes, operations, retries) stop at the horizon (minute {h:g}): "
+               "a VM still Failed then goes on costing; the per-hour figure compares runs of "
+               "different horizons.")
+    return out + _operations_answer(ci)
 
 
-def _precision(summary: pd.DataFrame) -> list[str]:
+
+def _operations_answer(ci: dict[str, Interval]) -> list[str]:
+    """The operations around resiliency, when the run has any (README Semantics)."""
+    est = {m: iv.estimate for m, iv in ci.items()}
+    parts = []
+    if "unserved_demand_vm_minutes" in ci:
+        parts.append(f"unserved demand {ci['unserved_demand_vm_minutes']} VM-minutes per run")
+    if est.get("unhealthy_vm_minutes") or est.get("repairs_started"):
+        parts.append(f"{ci['unhealthy_vm_minutes']} unhealthy VM-minutes per run; repairs "
+                     f"{ci['repairs_done']} done and {ci['repairs_failed']} failed per run")
+    if est.get("cleanup_deletions"):
+        parts.append(f"the clean-up deleted {ci['cleanup_deletions']} Failed VMs and created "
+                     f"{ci['cleanup_replacements']} per run")
+    if est.get("autoscale_scale_outs") or est.get("autoscale_scale_ins"):
+        parts.append(f"autoscale scaled out {ci['autoscale_scale_outs']} and in "
+                     f"{ci['autoscale_scale_ins']} times per run "
+                     f"({ci['autoscale_flapping_skips']} scale-ins skipped as flapping)")
+    if not parts:
+        return []
+    return [f"- **Operations:** {'; '.join(parts)}; {ci['paid_vm_minutes']} VM-minutes paid "
+            "per run."]
+
+
+def _precision(nb: RunNumbers) -> list[str]:
     """One line per interval too wide to conclude, with the replications it would take."""
-    n_runs = len(summary)
-    if n_runs < 2:
-        return [f"- Only {n_runs} replication: no interval can be formed, so nothing here can be "
-                "concluded. Run more replications (intervals narrow as 1/√replications)."]
+    if nb.runs < MIN_RUNS:
+        return [f"- {_few_runs(nb.runs)} Nothing here can be concluded: run more replications "
+                "(intervals narrow as 1/√replications)."]
     lines = []
-    for m in metric_columns(summary):
-        iv = mean_ci(_col(summary, m), CONFIDENCE)
+    for m, iv in nb.levels.items():
         v = judge(iv, REL_TOL, _resolution(m))
         if v.conclusive or iv.n == 0 or (iv.half_width == 0 and iv.estimate == 0):
             continue
@@ -175,36 +222,35 @@ def _precision(summary: pd.DataFrame) -> list[str]:
             lines.append(f"- `{m}`: only {iv.n} run(s) gave a value; no interval. Run more "
                          "replications.")
             continue
-        needed = v.needed
-        if iv.dropped:  # only the runs that give a value (e.g. reach the target) count
-            needed = math.ceil(needed * n_runs / iv.n)
+        needed = v.needed  # only the runs that give a value count (a share of capacity 0)
+        needed = math.ceil(needed * nb.runs / iv.n) if iv.dropped else needed
         lines.append(f"- `{m}`: {_fmt(iv, _meaning(m)[0])} is too wide to conclude "
                      f"(±{_sig(iv.half_width)}, more than {REL_TOL:.0%} of the mean); "
                      f"about **{needed:,} replications** would narrow it to "
                      f"±{_sig(v.target_half_width)}.")
-    for label, _, iv in proportions(summary):
+    shares = [(label, iv, iv.n / max(nb.runs, 1)) for label, _, iv in proportions(nb.summary)]
+    shares += [(f"runs that reached {TIME_METRICS[c]}", tt.reached, 1.0)
+               for c, tt in nb.times.items()]
+    for label, iv, per_run in shares:
         v = judge(iv, REL_TOL, RESOLUTION["share"])
         if v.conclusive or v.needed is None:
             continue
-        per_run = iv.n / max(n_runs, 1)
         lines.append(f"- share of {label}: {_pct(iv)} is too wide to conclude; about "
                      f"**{math.ceil(v.needed / per_run):,} replications** would narrow it to "
                      f"±{v.target_half_width:.2%}.")
     return lines
 
 
-def _scale_set_rows(per_set: pd.DataFrame) -> list[list[str]]:
+def _scale_set_rows(result: "SimulationResult") -> list[list[str]]:
     rows = []
-    for name, part in per_set.groupby("scale_set", sort=False):
-        tt = _time_to_target(part)
-        failed = _pooled(part, "creates_failed", "create_operations")
-        t95 = _time_to_target(part, "time_to_95pct_min")
+    for name, part in result.scale_sets.groupby("scale_set", sort=False):
+        nb = numbers(result, part)
+        tt, t95 = (nb.times[c] for c in TIME_METRICS)
         rows.append([f"`{name}`", _count(_col(part, "target_capacity").mean()),
-                     str(mean_ci(_col(part, "usable_vms"), CONFIDENCE)),
-                     str(mean_ci(_col(part, "failed_vms"), CONFIDENCE)),
-                     _pct(failed), _pct(tt["reached"]),
-                     f"{_q_text(tt['p50'])} / {_q_text(tt['p95'])}",
-                     f"{_q_text(t95['p50'])} / {_q_text(t95['p95'])}"])
+                     str(nb.levels["usable_vms"]), str(nb.levels["failed_vms"]),
+                     _pct(_pooled(part, "creates_failed", "create_operations")),
+                     _pct(tt.reached), f"{time_text(tt.median)} / {time_text(tt.p95)}",
+                     f"{time_text(t95.median)} / {time_text(t95.p95)}"])
     return rows
 
 
@@ -212,30 +258,45 @@ def key_figures(result: "SimulationResult") -> str:
     """The report's answer as plain text, for the terminal."""
     lines = [f"{result.scenario.name}: {result.replications} replications, seed {result.seed}"
              + (" (HYPOTHETICAL what-if)" if result.scenario.hypothetical else "")]
-    lines += [line.replace("**", "") for line in _answer(result.summary,
-                                                         result.scenario.horizon_min)]
+    if result.replications < MIN_RUNS:
+        lines.append(_few_runs(result.replications))
+    lines += [line.replace("**", "") for line in _answer(numbers(result))]
     return "\n".join(lines)
 
 
-def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
-    """Write report.md and its plots into out_dir; return the paths written (report first)."""
+def _metric_rows(nb: RunNumbers) -> list[list[str]]:
+    rows = []
+    for m in metric_columns(nb.summary):
+        unit, meaning = _meaning(m)
+        iv = nb.interval(m)
+        if m in TIME_METRICS:
+            value, runs = time_text(iv), f"{nb.times[m].count} of {nb.runs} reached"
+        else:
+            value, runs = _fmt(iv, unit), f"{iv.n}"
+        rows.append([f"`{m}`", meaning, unit, value, runs])
+    return rows
+
+
+def write_report(result: "SimulationResult", out_dir: Path, *,
+                 at: pd.DataFrame | None = None) -> list[Path]:
+    """Write report.md and its plots into out_dir (and `at`, the table of `--at` minutes from
+    `at_minutes.at_table`, as at.csv); return the paths written (report first)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sc, summary = result.scenario, result.summary
+    sc = result.scenario
     if result.timeseries.empty:
         raise ValueError("a report needs the per-replication capacity samples: "
                          "simulate(..., keep_timeseries=True)")
+    nb = numbers(result)
+    summary = nb.summary
     ts = fleet_series(result.timeseries)
-    per_set = getattr(result, "scale_sets", None)
-    fleet = per_set is not None and "scale_set" in per_set and per_set["scale_set"].nunique() > 1
+    per_set = result.scale_sets
+    fleet = "scale_set" in per_set and per_set["scale_set"].nunique() > 1
     title = sc.name
     rates = failure_rates(summary)
-    incidents = getattr(result, "incidents", None)
-    pngs = [plot_capacity(ts, out_dir / "capacity.png", title, incidents),
-            plot_time_to_target(_col(summary, "time_to_target_min"),
-                                out_dir / "time_to_target.png", title,
-                                _col(summary, "time_to_95pct_min")
-                                if "time_to_95pct_min" in summary else None),
+    pngs = [plot_capacity(ts, out_dir / "capacity.png", title, result.incidents),
+            plot_time_to_target([(f"{what}", nb.times[c]) for c, what in TIME_METRICS.items()
+                                 if c in nb.times], out_dir / "time_to_target.png", title),
             plot_failure_rates(rates, out_dir / "failure_rates.png", title)]
 
     md = [f"# {title}", ""]
@@ -245,9 +306,9 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
     if fleet:
         md += ["Fleet-wide (all scale sets together); each scale set is in "
                "[Per scale set](#per-scale-set).", ""]
-    md += _answer(summary, sc.horizon_min) + [""]
+    md += _answer(nb) + [""]
     md += ["### Precision", ""]
-    md += _precision(summary) or [
+    md += _precision(nb) or [
         f"Every interval below is narrow enough to conclude: within {REL_TOL:.0%} of its "
         "estimate, or within the resolution that matters."]
     md += ["", f"(An interval counts as too wide when its half-width is over {REL_TOL:.0%} of "
@@ -257,42 +318,49 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
 
     if fleet:
         md += ["## Per scale set", "", "Means per run with 95% intervals; time to target "
-               "across all runs (a run that never reached it counts as later than any time).", ""]
+               "over all runs (Kaplan–Meier, a run that never reached it censored at the "
+               "horizon).", ""]
         md += _md_table(["scale set", "target", "usable VMs at the end", "Failed VMs at the end",
                          "creates ending Failed", "runs reaching target",
                          "time to target, p50 / p95", "time to 95% of target, p50 / p95"],
-                        _scale_set_rows(per_set))
+                        _scale_set_rows(result))
 
+    if at is not None:
+        paths = [out_dir / "at.csv"]
+        at.to_csv(paths[0], index=False)
+        md += ["## Capacity at the minutes asked", "",
+               f"Mean VMs per run in each state with {CONFIDENCE:.0%} intervals, and the share "
+               f"of runs whose usable VMs reached {at['goal'].iloc[0]:.0%} of capacity (rounded "
+               "up to whole VMs; Wilson interval). The same figures are in [at.csv](at.csv).", ""]
+        md += at_markdown(at)
+    else:
+        paths = []
     md += ["## Capacity over time", "",
            f"![VMs by state over time{', fleet-wide' if fleet else ''}](capacity.png)", "",
-           "Usable VMs as a share of the target at a few moments: median across runs, with the "
-           "5th–95th percentile of runs in brackets.", ""]
-    md += _md_table(["minute", "target", "usable VMs", "usable share of target", "Failed VMs"],
-                    capacity_table(ts, sc.horizon_min))
+           f"At round minutes{', fleet-wide' if fleet else ''}: mean VMs per run in each state "
+           f"with {CONFIDENCE:.0%} intervals, and the share of runs with usable VMs at "
+           f"{DEFAULT_GOAL:.0%} of capacity or more (`--at` asks for other minutes, `--goal` "
+           "for another share).", ""]
+    md += at_markdown(at_table(result.timeseries, default_minutes(sc), seed=result.seed,
+                               per_scale_set=False))
 
     md += regional_section(result)
 
-    tt = _time_to_target(summary)
     md += ["## Time to target capacity", "", "![time to target capacity](time_to_target.png)", ""]
-    md += _md_table(["statistic", "value [95% CI]"], [
-        ["runs that reached the target", _pct(tt["reached"])],
-        [f"mean over the {tt['mean'].n} runs that reached it", f"{tt['mean']} min"],
-        ["median (p50) across all runs", f"{tt['p50']} min"],
-        ["95th percentile (p95) across all runs", f"{tt['p95']} min"],
-    ])
-    md += ["Runs that never reached the target count as later than any time in the percentiles "
-           "(a percentile that falls on them reads ∞); the percentile intervals come from order "
-           "statistics, and a bound the sample is too small to give reads n/a.", ""]
+    md += _md_table(["statistic", "target", "95% of target"], [
+        [label, *(fmt(nb.times[c]) for c in TIME_METRICS)] for label, fmt in (
+            ("runs that reached it", lambda tt: _pct(tt.reached)),
+            ("median (p50) over all runs", lambda tt: time_text(tt.median)),
+            ("95th percentile (p95) over all runs", lambda tt: time_text(tt.p95)))])
+    md += ["Kaplan–Meier over all runs: a run that never reached it is censored at the horizon, "
+           "so a percentile needs that share of all runs to have reached it and otherwise reads "
+           "*not reached*; its interval comes from order statistics, an upper bound the runs "
+           "cannot rule out reads *not reached*, one the sample is too small to give n/a.", ""]
 
-    md += ["## Every metric", "", f"Mean per run over {result.replications} replications, with "
-           f"its {CONFIDENCE:.0%} Student t interval.", ""]
-    rows = []
-    for m in metric_columns(summary):
-        unit, meaning = _meaning(m)
-        iv = mean_ci(_col(summary, m), CONFIDENCE)
-        n = f"{iv.n}" + (f" ({iv.dropped} without a value)" if iv.dropped else "")
-        rows.append([f"`{m}`", meaning, unit, _fmt(iv, unit), n])
-    md += _md_table(["metric", "meaning", "unit", "mean [95% CI]", "runs"], rows)
+    md += ["## Every metric", "", f"Mean per run over {result.replications} replications with "
+           f"its {CONFIDENCE:.0%} bootstrap interval; times to target are medians over all runs, "
+           "reached shares Wilson intervals.", ""]
+    md += _md_table(["metric", "meaning", "unit", "estimate [95% CI]", "runs"], _metric_rows(nb))
 
     md += ["## Proportions", "", "Pooled over all replications, with Wilson intervals (the "
            "operations of one run are treated as independent).", ""]
@@ -308,4 +376,4 @@ def write_report(result: "SimulationResult", out_dir: Path) -> list[Path]:
                      for op, code, k, n, iv in rates]) if rates else ["No attempt failed.", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
-    return [path, *pngs]
+    return [path, *pngs, *paths]

@@ -42,13 +42,16 @@ def tail_estimates(summary: pd.DataFrame, confidence: float = CONFIDENCE
 
 
 def _num(x: float, unit: str) -> str:
+    if x == math.inf:  # a time a run never reached (as `formatting.time_text` says it)
+        return "not reached"
     if not math.isfinite(x):
         return fmt_num(x, 0)
     return fmt_num(x, 0) if unit == "VMs" else fmt_num(x, 1) if unit == "min" else _sig(x)
 
 
 def tail_text(iv: Interval, unit: str) -> str:
-    """`12 [9, 15]`; a bound the replications cannot give reads n/a, never-reached reads ∞."""
+    """`12 [9, 15]`; a bound the replications cannot give reads n/a, never-reached reads
+    *not reached*."""
     if math.isnan(iv.estimate):
         return "n/a"
     return f"{_num(iv.estimate, unit)} [{_num(iv.low, unit)}, {_num(iv.high, unit)}]"
@@ -82,7 +85,7 @@ def tail_section(summary: pd.DataFrame) -> list[str]:
           "The 95th and 99th percentile across replications (the value that 95% or 99% of runs "
           f"stay at or below), each with its {CONFIDENCE:.0%} order-statistic interval "
           "(distribution-free). A run that never reached 95% of target counts as later than "
-          "any time (∞).", ""]
+          "any time: a percentile or bound that falls on it reads *not reached*.", ""]
     md += _md_table(["metric", "unit"] + [f"p{q * 100:.0f} [{CONFIDENCE:.0%} CI]"
                                           for q in TAIL_QUANTILES] + ["worst run"], rows)
     return md + [needed_note(len(summary)), ""]
@@ -100,6 +103,6 @@ def compare_tail_section(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, st
     md = ["## The tail: the worst runs", "",
           f"Each arm's 95th and 99th percentile across its replications, with {CONFIDENCE:.0%} "
           "order-statistic intervals; a run that never reached 95% of target counts as later "
-          "than any time (∞).", ""]
+          "than any time (*not reached*).", ""]
     md += _md_table(["metric", "unit", labels[0], labels[1]], rows)
     return md + [needed_note(min(len(a), len(b))), ""]

@@ -18,6 +18,14 @@ def vm_name(scale_set: str, vm: int, uniform: bool = False) -> str:
     return f"{scale_set}_{vm}" if uniform else f"{scale_set}_{vm:08x}"
 
 
+def shown_deletion_status(status: str | None, current: str) -> str:
+    """`resilientVMDeletionStatus` as shown: a VM under a delete (or whose Resilient delete gave
+    up) keeps its delete's status; any other follows the scale set's policy now (`current`)."""
+    if status is None or status in (P.STATUS_ENABLED, P.STATUS_DISABLED) or pd.isna(status):
+        return current
+    return status
+
+
 def policy_at(scenario: Scenario, at_min: float) -> P.ResiliencyPolicy:
     """The scale set's resiliencyPolicy in force at a moment (set_policy actions applied)."""
     policy = scenario.initial_policy
@@ -47,9 +55,7 @@ def resiliency_view(events: pd.DataFrame, scenario: Scenario, at_min: float,
     for row in last.itertuples(index=False):
         if row.state == P.DELETED:
             continue
-        status = row.deletion_status
-        if status in (P.STATUS_ENABLED, P.STATUS_DISABLED) or pd.isna(status):
-            status = current  # not under a delete: follows the scale set's policy now
+        status = shown_deletion_status(row.deletion_status, current)
         resource: dict[str, Any] = {
             "name": vm_name(scale_set, row.vm, uniform),
             "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",

@@ -86,6 +86,19 @@ def test_create_failure_probability_by_hand():
     assert A.expected_create_attempts(0.4, 4) == pytest.approx(1.624)
 
 
+def test_slow_successes_are_timeouts_in_both_closed_forms():
+    """A success slower than the OS provisioning timeout is that timeout (README Semantics,
+    "a success never outlives its timeout"): half the successes take 9 min against an 8-min
+    timeout, so with p = 0.2 each attempt fails w.p. 0.2 + 0.8 * 0.5 = 0.6."""
+    success = Empirical(samples=[2.0, 9.0])
+    o = A.create_outcomes(timeouts={8.0: 0.2}, success=success, success_timeout_min=8.0)
+    assert o.p_failed == pytest.approx(A.create_failure_probability(0.2, 4, p_slow=0.5))
+    assert o.p_failed == pytest.approx(0.6 ** 4)
+    off = A.create_outcomes(timeouts={8.0: 0.2}, success=success, success_timeout_min=8.0,
+                            resilient=False)
+    assert (off.p_failed, off.expected_time_to_success) == (pytest.approx(0.6), 2.0)
+
+
 def test_create_outcomes_fixed_durations_windows():
     o = A.create_outcomes(timeouts={20.0: 0.3}, success=Fixed(value=3.0))
     assert o.p_failed == pytest.approx(0.09)
