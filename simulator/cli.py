@@ -137,20 +137,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .model.loading import load_scenario
-    from .outputs.at_minutes import result_at_table
-    from .outputs.folders import atomic_dir, event_log, fill_run, manifest
+    from .outputs.at_minutes import report_minutes, result_at_table
+    from .outputs.folders import atomic_dir, event_log, fill_run, manifest, sample_log
     from .outputs.report import key_figures
     overrides, faults = _base_overrides(args)
     scenario = load_scenario(args.file, overrides)
     _check_at(args, scenario)
     out = _out(args, Path("results") / scenario.name)
     with atomic_dir(out) as tmp:
-        with event_log(tmp / "events.parquet") as write:  # as the run goes: memory stays flat
-            result, wall = _simulate(scenario, args, scenario.name, on_events=write)
+        # events and samples are written as the run goes and only the samples the report
+        # reads are kept: memory does not grow with them
+        with event_log(tmp / "events.parquet") as events, \
+                sample_log(tmp / "timeseries.parquet") as samples:
+            result, wall = _simulate(scenario, args, scenario.name, on_events=events,
+                                     on_samples=samples,
+                                     keep_timeseries=report_minutes(scenario, args.at))
         info = manifest(scenario, seed=args.seed, replications=args.replications,
                         wall_time_s=wall, overrides=args.overrides, command="run", **faults)
         at = None if args.at is None else result_at_table(result, args.at, args.goal)
-        fill_run(result, tmp, info, at=at)
+        fill_run(result, tmp, info, samples=False, at=at)
     print(key_figures(result))
     if at is not None:
         _print_at(at)

@@ -88,3 +88,17 @@ def test_the_emulator_shows_each_vms_zone():
                       )[0] in (200, 201)
         vms = s.call("GET", ss_path("web", "/virtualMachines"))[2]["value"]
     assert sorted(v["zones"][0] for v in vms) == ["1", "1", "2", "3"]
+
+
+def test_capacity_at_a_minute_counts_a_zone_spanning_scale_set_once():
+    """The time series holds a zone-spanning scale set's own rows and one row per zone; the
+    capacity at a minute (report table, `--at`, at.csv) reads the scale set's rows only, so
+    nine VMs over three zones are nine, not eighteen."""
+    from simulator.outputs.at_minutes import at_table
+    r = run(scenario([{"at_min": 0, "action": "create", "count": 9}], horizon_min=30,
+                     scale_set=zoned()), replications=5)
+    ts = r.timeseries
+    assert ts["zone"].notna().any()
+    table = at_table(ts, [30.0], seed=r.seed)
+    assert (table["capacity_mean"].iloc[0], table["usable_mean"].iloc[0]) == (9.0, 9.0)
+    assert table.equals(at_table(ts[ts["zone"].isna()], [30.0], seed=r.seed))

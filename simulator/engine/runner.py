@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,20 +108,25 @@ class Collector:
 
     def __init__(self, scenario: Scenario, seed: int, replications: int, *,
                  on_events: Callable[[pd.DataFrame], None] | None = None,
-                 max_events: int | None = None):
+                 on_samples: Callable[[pd.DataFrame], None] | None = None,
+                 keep_timeseries: KeepSamples = True, max_events: int | None = None):
         self.scenario, self.seed, self.replications = scenario, seed, replications
         self.bands = new_bands(scenario)
         self.chunks: list[tuple[int, Chunk]] = []
-        self.on_events, self.kept_events = on_events, 0
+        self.on_events, self.on_samples, self.kept_events = on_events, on_samples, 0
+        self.keep_timeseries = keep_timeseries
         self.max_events = MAX_KEPT_EVENTS if max_events is None else max_events
-        self.early: dict[int, tuple[int, pd.DataFrame]] = {}  # first replication -> (next, events)
+        # first replication -> (next, events, samples) of a chunk that finished early
+        self.early: dict[int, tuple[int, pd.DataFrame, pd.DataFrame]] = {}
         self.next_replication = 0
 
     def add(self, part: list[int], chunk: Chunk) -> None:
         self.bands.add(chunk.times, chunk.grids)
         chunk.grids = None
+        if self.on_events is not None or self.on_samples is not None:
+            self._pass_on(part, chunk.events, chunk.samples)
+        chunk.samples = kept_samples(chunk.samples, self.keep_timeseries)
         if self.on_events is not None:
-            self._pass_on(part, chunk.events)
             chunk.events = events_frame([])  # not a slice: that would keep the chunk's buffers
         elif (kept := self.kept_events + len(chunk.events)) > self.max_events:
             raise TooManyEvents(
@@ -132,13 +137,16 @@ class Collector:
             self.kept_events = kept
         self.chunks.append((part[0], chunk))
 
-    def _pass_on(self, part: list[int], events: pd.DataFrame) -> None:
-        """Pass events on in replication order: a chunk that finished before an earlier one
-        waits for it (with a few workers, a few chunks at most)."""
-        self.early[part[0]] = (part[-1] + 1, events)
+    def _pass_on(self, part: list[int], events: pd.DataFrame, samples: pd.DataFrame) -> None:
+        """Pass events and samples on in replication order: a chunk that finished before an
+        earlier one waits for it (with a few workers, a few chunks at most)."""
+        self.early[part[0]] = (part[-1] + 1, events, samples)
         while self.next_replication in self.early:
-            self.next_replication, ready = self.early.pop(self.next_replication)
-            self.on_events(ready)
+            self.next_replication, events, samples = self.early.pop(self.next_replication)
+            if self.on_events is not None:
+                self.on_events(events)
+            if self.on_samples is not None:
+                self.on_samples(samples)
 
     def result(self) -> SimulationResult:
         ordered = [chunk for _, chunk in sorted(self.chunks, key=lambda fc: fc[0])]
@@ -151,6 +159,21 @@ class Collector:
                                 self.bands.frame(),
                                 _concat([c.incidents for c in ordered if c.incidents is not None]
                                         or [incidents_frame([])]))
+
+
+#: which capacity samples a result keeps: all (True), none (False), or those at these minutes
+KeepSamples = bool | Sequence[float]
+
+
+def kept_samples(samples: pd.DataFrame, keep: KeepSamples) -> pd.DataFrame:
+    """The samples a result keeps: all, none, or those at the given minutes (a report's
+    table needs a few minutes per replication, not the whole grid)."""
+    if keep is True:
+        return samples
+    minutes = np.asarray([] if keep is False else list(keep), dtype=float)
+    t = samples["time_min"].to_numpy()[:, None]
+    at = (np.abs(t - minutes[None, :]) <= 1e-9 * np.maximum(1.0, np.abs(minutes))).any(axis=1)
+    return samples[at].reset_index(drop=True)
 
 
 def new_bands(scenario: Scenario) -> Bands:
@@ -253,10 +276,11 @@ def execute(jobs: list[Job], *, keep_events: bool, keep_timeseries: bool, worker
 
 
 def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, seed: int = 0,
-             keep_events: bool = True, keep_timeseries: bool = True, workers: int = 1,
+             keep_events: bool = True, keep_timeseries: KeepSamples = True, workers: int = 1,
              scheduler: str | None = None, scheduler_timeout: float = SCHEDULER_TIMEOUT_S,
              progress: Callable[[int], None] | None = None,
              on_events: Callable[[pd.DataFrame], None] | None = None,
+             on_samples: Callable[[pd.DataFrame], None] | None = None,
              max_events: int | None = None) -> SimulationResult:
     """Run `replications` replications of a scenario from one seed.
 
@@ -268,7 +292,10 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
     Events are kept in `result.events`, at most `max_events` of them (default
     MAX_KEPT_EVENTS; more raise TooManyEvents), unless `on_events` is given: then each
     chunk's events go to it, in replication order, as the run goes, and are not kept, so
-    memory does not grow with them.
+    memory does not grow with them. `on_samples` does the same with the capacity samples,
+    while `keep_timeseries` says which of them `result.timeseries` keeps: all (True), none
+    (False), or those at some minutes (a sequence), which is what a report reads besides
+    `result.bands`.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
@@ -276,8 +303,10 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
     workers = cap_workers(workers, scheduler)
     jobs = [(None, scenario, seed, part) for part in chunks(range(replications), workers)]
     collector = Collector(scenario, seed, replications, on_events=on_events,
+                          on_samples=on_samples, keep_timeseries=keep_timeseries,
                           max_events=max_events)
-    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_timeseries,
+    keep_samples = on_samples is not None or keep_timeseries is not False
+    with closing(execute(jobs, keep_events=keep_events, keep_timeseries=keep_samples,
                          workers=workers, scheduler=scheduler,
                          scheduler_timeout=scheduler_timeout)) as results:
         for _, part, chunk in results:

@@ -38,15 +38,14 @@ def _band(ts: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.DataFrame(q.tolist(), index=q.index, columns=["p05", "p50", "p95"])
 
 
-def _draw_band(ax, ts: pd.DataFrame, column: str, colour: str, label: str) -> None:
-    b = _band(ts, column)
+def _draw_band(ax, b: pd.DataFrame, colour: str, label: str) -> None:
+    """A 5–95% band and its median: `b` is indexed by time with p05, p50 and p95."""
     ax.fill_between(b.index, b["p05"], b["p95"], color=colour, alpha=0.22, step="post",
                     label=f"{label}: 5–95% of runs")
     ax.step(b.index, b["p50"], where="post", color=colour, lw=1.5, label=f"{label}: median")
 
 
-def _target(ax, ts: pd.DataFrame) -> None:
-    target = _band(ts, "target")
+def _draw_target(ax, target: pd.DataFrame) -> None:
     ax.step(target.index, target["p50"], where="post", color="black", ls="--", lw=1.2,
             label="target (median)")
 
@@ -82,23 +81,27 @@ def _shade_incidents(ax, incidents: pd.DataFrame | None, times: np.ndarray,
     return share.get_legend_handles_labels()[0]
 
 
-def plot_capacity(ts: pd.DataFrame, path: Path, title: str,
+def plot_capacity(bands: pd.DataFrame, runs: int, path: Path, title: str,
                   incidents: pd.DataFrame | None = None) -> Path:
     """Usable VMs against the target above; Creating, Failed, Deleting (and Unhealthy, when a
-    run has any) below; behind the top panel, the share of runs under a random incident."""
+    run has any) below; behind the top panel, the share of runs under a random incident
+    (from `result.incidents`). Drawn from one scale set's (or the fleet's) rows of
+    `result.bands`, so a run needs no per-replication samples for it."""
+    band = {column: pd.DataFrame({"p05": part["q05"].to_numpy(), "p50": part["q50"].to_numpy(),
+                                  "p95": part["q95"].to_numpy()}, index=part["time_min"])
+            for column, part in bands.groupby("column")}
     fig = Figure(figsize=(9, 6.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    shaded = _shade_incidents(top, incidents, np.sort(ts["time_min"].unique()),
-                              ts["replication"].nunique())
-    _target(top, ts)
+    shaded = _shade_incidents(top, incidents, band["target"].index.to_numpy(), runs)
+    _draw_target(top, band["target"])
     panels = [(top, P.SUCCEEDED), (bottom, P.CREATING), (bottom, P.FAILED), (bottom, P.DELETING)]
-    if UNHEALTHY in ts.columns and ts[UNHEALTHY].any():  # drawn only when there are some
-        panels.append((bottom, UNHEALTHY))
+    if UNHEALTHY in band and (bands.loc[bands["column"] == UNHEALTHY, "mean"] > 0).any():
+        panels.append((bottom, UNHEALTHY))  # drawn only when a run has some
     for ax, state in panels:
-        _draw_band(ax, ts, state, *STATE_STYLE[state])
+        _draw_band(ax, band[state], *STATE_STYLE[state])
     top.set_ylabel("VMs")
     bottom.set_ylabel("VMs")
-    top.set_title(f"{title}: VMs by state over time ({ts['replication'].nunique()} runs)")
+    top.set_title(f"{title}: VMs by state over time ({runs} runs)")
     _finish([top, bottom])
     if shaded:
         top.legend(handles=top.get_legend_handles_labels()[0] + shaded, fontsize=8, loc="best")
@@ -196,7 +199,7 @@ def plot_compare_capacity(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, s
     for (arms, delta), state in zip(grid, states):
         name = STATE_STYLE[state][1]
         if state == P.SUCCEEDED:
-            _target(arms, a)
+            _draw_target(arms, _band(a, "target"))
         for ts, label, colour in ((a, labels[0], "tab:green"), (b, labels[1], "tab:purple")):
             band = _band(ts, state)
             arms.fill_between(band.index, band["p05"], band["p95"], color=colour, alpha=0.2,

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from ..analysis.observed_log import event_column_problem
-from ..engine.records import EVENT_COLUMNS
+from ..engine.records import EVENT_COLUMNS, SAMPLE_COLUMNS
 from ..engine.runner import events_frame
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
@@ -255,18 +255,20 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
     with atomic_dir(out_dir) as tmp:
         if parquet:
             result.events.to_parquet(tmp / "events.parquet", index=False)
-        fill_run(result, tmp, info, samples=parquet, **report)
+        fill_run(result, tmp, info, samples=parquet, parquet=parquet, **report)
     return Path(out_dir)
 
 
 def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True,
-             **report: Any) -> None:
+             parquet: bool = True, **report: Any) -> None:
     """Write all of a run's files but its event log into `folder`: that comes whole
-    (write_run) or as the run goes (event_log, for `vmss-sim run`); `report` goes to
-    `report.write_report` (e.g. `at`)."""
+    (write_run) or as the run goes (event_log, for `vmss-sim run`), and so do the samples
+    (`samples=False`: sample_log wrote them); `parquet=False` leaves out incidents.parquet
+    too (the gallery); `report` goes to `report.write_report` (e.g. `at`)."""
     from .report import write_report
     if samples:
         result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
+    if parquet:
         result.incidents.to_parquet(folder / "incidents.parquet", index=False)
     result.summary.to_csv(folder / "summary.csv", index=False)
     if len(result.scale_sets) > len(result.summary):
@@ -276,10 +278,11 @@ def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True
 
 
 @contextlib.contextmanager
-def event_log(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A writer of an events.parquet that takes the events a chunk at a time (a row group
-    each), so that a run's memory does not grow with its events. The file reads back as
-    `SimulationResult.events` would, and exists (empty) even if no event came."""
+def parquet_log(path: Path, empty: pd.DataFrame) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A writer of a Parquet file that takes its rows a chunk at a time (a row group each),
+    so that a run's memory does not grow with them (`simulate`'s on_events and on_samples).
+    The file reads back as the frame kept whole would, and exists (as `empty`) even if no
+    row came."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     writer: pq.ParquetWriter | None = None
@@ -297,7 +300,17 @@ def event_log(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
         if writer is not None:
             writer.close()
     if writer is None:
-        events_frame([]).to_parquet(path, index=False)
+        empty.to_parquet(path, index=False)
+
+
+def event_log(path: Path) -> contextlib.AbstractContextManager[Callable[[pd.DataFrame], None]]:
+    """events.parquet, written as the run goes."""
+    return parquet_log(path, events_frame([]))
+
+
+def sample_log(path: Path) -> contextlib.AbstractContextManager[Callable[[pd.DataFrame], None]]:
+    """timeseries.parquet, written as the run goes."""
+    return parquet_log(path, pd.DataFrame(columns=list(SAMPLE_COLUMNS)))
 
 
 def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any], *,

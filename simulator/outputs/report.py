@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..analysis.stats import BOOTSTRAP_RESAMPLES, MIN_RUNS, Interval, judge
 from ..analysis.time_to_event import TimeToEvent
+from ..engine.metrics import FLEET
 from ..model import policy as P
 from .at_minutes import DEFAULT_GOAL, at_markdown, at_table, default_minutes
 from .estimates import (
@@ -28,7 +29,6 @@ from .estimates import (
     _col,
     _pooled,
     failure_rates,
-    fleet_series,
     levels,
     proportions,
     time_to,
@@ -289,12 +289,13 @@ def write_report(result: "SimulationResult", out_dir: Path, *,
                          "simulate(..., keep_timeseries=True)")
     nb = numbers(result)
     summary = nb.summary
-    ts = fleet_series(result.timeseries)
     per_set = result.scale_sets
     fleet = "scale_set" in per_set and per_set["scale_set"].nunique() > 1
     title = sc.name
     rates = failure_rates(summary)
-    pngs = [plot_capacity(ts, out_dir / "capacity.png", title, result.incidents),
+    whole = FLEET if len(sc.members()) > 1 else sc.members()[0].scale_set.name
+    pngs = [plot_capacity(result.bands[result.bands["scale_set"] == whole], result.replications,
+                          out_dir / "capacity.png", title, result.incidents),
             plot_time_to_target([(f"{what}", nb.times[c]) for c, what in TIME_METRICS.items()
                                  if c in nb.times], out_dir / "time_to_target.png", title),
             plot_failure_rates(rates, out_dir / "failure_rates.png", title)]
