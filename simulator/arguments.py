@@ -106,6 +106,14 @@ def share(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """A probability strictly between 0 and 1 (a confidence)."""
+    value = finite(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
+    return value
+
+
 def add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="scenario TOML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -130,14 +138,20 @@ def add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def add_run_args(p: argparse.ArgumentParser, out: str, what: str) -> None:
-    add_repetition_args(p, replications=100, seed=0, what=what)
+def add_simulation_args(p: argparse.ArgumentParser, out: str, what: str,
+                        replications: int = 100) -> None:
+    """Replications, seed, workers, the output folder and the Dask scheduler."""
+    add_repetition_args(p, replications=replications, seed=0, what=what)
     p.add_argument("--out", help=f"output folder (default {out})")
     p.add_argument("--scheduler", metavar="ADDRESS", type=scheduler,
                    help="run on a Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--scheduler-timeout", type=positive, default=SCHEDULER_TIMEOUT_S,
                    metavar="SECONDS", help="how long the scheduler may take to answer "
                                            f"(default {SCHEDULER_TIMEOUT_S:g})")
+
+
+def add_run_args(p: argparse.ArgumentParser, out: str, what: str) -> None:
+    add_simulation_args(p, out, what)
     p.add_argument("--at", type=minutes, metavar="MIN[,MIN...]",
                    help="also give capacity at these minutes (sampled instants within the "
                         "horizon): mean usable, Creating, Failed and Deleting VMs with 95%% "
@@ -186,6 +200,25 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]
                         "repeat for more keys (default: the scenario's [sweep.grid])")
     p.add_argument("--events", action="store_true", help="keep every cell's full event log")
     p.set_defaults(func=commands["sweep"])
+
+    p = sub.add_parser("plan", help="the smallest request that meets a capacity goal with a "
+                                    "stated probability, and what it costs")
+    add_scenario_args(p)
+    add_simulation_args(p, "results/<scenario name>-plan", " per request", replications=1000)
+    p.add_argument("--capacity", type=lambda t: count(t, 1), required=True, metavar="N",
+                   help="usable VMs needed")
+    p.add_argument("--by", type=positive, required=True, metavar="MIN",
+                   help="by this simulated minute (at most the horizon)")
+    p.add_argument("--confidence", type=probability, default=0.99,
+                   help="share of cases that must meet the goal (default 0.99)")
+    p.add_argument("--scale-set", metavar="NAME", help="the scale set to plan (a fleet needs one)")
+    p.add_argument("--action", type=count, metavar="INDEX",
+                   help="timeline index of the create or scale_out to size (default: the first)")
+    p.add_argument("--scale-in-after", type=finite, metavar="MIN",
+                   help="when the buffer is scaled in, for its cost (default: the --by minute)")
+    p.add_argument("--compare-policy", action="store_true",
+                   help="plan with Resilient create on and off, side by side")
+    p.set_defaults(func=commands["plan"])
 
     p = sub.add_parser("validate-model",
                        help="compare the simulator with closed-form answers: a verdict per case")

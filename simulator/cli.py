@@ -50,7 +50,7 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 @contextmanager
-def _progress(total: int, quiet: bool, desc: str) -> Iterator:
+def _progress(total: int | None, quiet: bool, desc: str) -> Iterator:
     """A tqdm bar on a terminal, shown only once a run has lasted a second."""
     from tqdm import tqdm
     with tqdm(total=total, desc=desc, unit="rep", delay=1.0, leave=False,
@@ -238,6 +238,38 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .analysis.planning import Goal, PlanError, plan
+    from .model.loading import load_scenario
+    from .outputs.folders import manifest
+    from .outputs.plan_report import FILES, answer_lines, write_plan
+    overrides, faults = _base_overrides(args)
+    scenario = load_scenario(args.file, overrides)
+    goal = Goal(capacity=args.capacity, by_min=args.by, confidence=args.confidence,
+                scale_set=args.scale_set, action=args.action, scale_in_after=args.scale_in_after)
+    out = _out(args, Path("results") / f"{scenario.name}-plan")
+    options = {"workers": _workers(args), "scheduler": args.scheduler,
+               "scheduler_timeout": args.scheduler_timeout}
+    if getattr(args, "engine", None) is not None:  # the engine option, where the CLI has one
+        options["engine"] = args.engine
+    start = time.perf_counter()
+    with _progress(None, args.quiet, "plan") as step:
+        try:
+            result = plan(scenario, goal, replications=args.replications, seed=args.seed,
+                          compare_policy=args.compare_policy, progress=step, **options)
+        except PlanError as err:  # raised before anything runs
+            raise UsageError(f"{args.file}: {err}") from None
+    wall = time.perf_counter() - start
+    info = manifest(scenario, seed=args.seed, replications=args.replications, wall_time_s=wall,
+                    overrides=args.overrides, command="plan", goal=vars(goal), **faults,
+                    compare_policy=args.compare_policy,
+                    requests_evaluated=sum(len(a.points) for a in result.arms))
+    write_plan(result, out, info)
+    print("\n".join(line.replace("**", "") for line in answer_lines(result)))
+    print(f"\nwrote {out}/ ({', '.join(FILES)}) in {_elapsed(args)}")
+    return 0
+
+
 def _cmd_gallery(args: argparse.Namespace) -> int:
     from .model.loading import load_scenario
     from .model.overrides import compare_arms
@@ -330,6 +362,7 @@ COMMANDS = {
     "validate": _cmd_validate,
     "compare": _cmd_compare,
     "sweep": _cmd_sweep,
+    "plan": _cmd_plan,
     "validate-model": _cmd_validate_model,
     "calibrate": _cmd_calibrate,
     "gallery": _cmd_gallery,

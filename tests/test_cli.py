@@ -243,11 +243,11 @@ def test_the_printed_time_is_the_whole_command(tmp_path, monkeypatch, capsys):
     import time as clock
 
     from simulator.outputs import folders
-    slow_fill = folders.fill_run  # what `run` writes its report and files with
+    slow_write = folders.fill_run  # what `run` writes its report with
 
     def fill_run(*args, **kwargs):
         clock.sleep(0.6)
-        return slow_fill(*args, **kwargs)
+        return slow_write(*args, **kwargs)
     monkeypatch.setattr(folders, "fill_run", fill_run)
     assert main(["run", BASELINE, "-n", "2", "-w", "1", "-q", "--out", str(tmp_path / "t")]) == 0
     printed = float(re.search(r" in ([\d.]+) s", capsys.readouterr().out).group(1))

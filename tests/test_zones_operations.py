@@ -1,6 +1,7 @@
-"""Zones and random incidents under the operations around resiliency (issues 12 and 13).
+"""Zones and random incidents where they meet the other issues: the operations around
+resiliency (13), capacity at a minute (11), the emulator (17) and plan.
 
-The rules the two issues did not define together, pinned to the minute with the fixed
+The rules the issues did not define together, pinned to the minute with the fixed
 durations of `conftest.FIXED_TIMING` (a create takes 5 minutes, a create error 1, a delete 1).
 Three VMs created at minute 0 in zones ["1", "2", "3"] land one per zone (VM i in zone i + 1).
 """
@@ -102,3 +103,13 @@ def test_capacity_at_a_minute_counts_a_zone_spanning_scale_set_once():
     table = at_table(ts, [30.0], seed=r.seed)
     assert (table["capacity_mean"].iloc[0], table["usable_mean"].iloc[0]) == (9.0, 9.0)
     assert table.equals(at_table(ts[ts["zone"].isna()], [30.0], seed=r.seed))
+
+
+def test_plan_reads_a_zone_spanning_scale_set_once():
+    """`vmss-sim plan` reads the usable VMs at its goal minute from the scale set's own row of
+    each replication, not from its zone rows too (one row per replication, nine VMs)."""
+    from simulator.analysis.planning import Goal, point_from
+    r = run(scenario([{"at_min": 0, "action": "create", "count": 9}], horizon_min=30,
+                     scale_set=zoned()), replications=5)
+    point = point_from(r, "myScaleSet", Goal(capacity=9, by_min=30.0), 9, 1)
+    assert point.usable.tolist() == [9] * 5 and point.runs_meeting == 5

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from .checks import coherence_problems
+from .cost import CostError, read_price_table
 from .operations import Demand
 from .overrides import apply_overrides, check_depth, too_deep
 from .schema import Scenario, ScenarioError, SetCapacityAction, Trace, clip
@@ -97,6 +98,12 @@ def parse_scenario(data: Mapping[str, Any] | Scenario, source: str = "<scenario>
                                                        base_dir), "trace": None})
             if m.trace else m for i, m in enumerate(scenario.fleet)]
         scenario = scenario.model_copy(update=update)
+    if scenario.cost is not None and scenario.cost.price_table is not None:
+        try:
+            cost = read_price_table(scenario.cost, base_dir or Path("."))
+        except CostError as err:
+            raise ScenarioError(source, [(err.field, str(err))]) from None
+        scenario = scenario.model_copy(update={"cost": cost})
     if scenario.demand is not None and scenario.demand.file is not None:
         scenario = scenario.model_copy(update={"demand": _read_demand(
             scenario.demand, source, base_dir or Path("."))})

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from . import policy as P
+from .cost import Cost
 from .distributions import Distribution, Fixed, Lognormal
 from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
 from .tables import StrictTable
@@ -373,6 +374,7 @@ class Scenario(_Strict):
     demand: Optional[Demand] = None
     autoscale: Optional[AutoscaleProfile] = None
     operations: Operations = Operations()
+    cost: Optional[Cost] = None
 
     def members(self) -> list["Scenario"]:
         """The scale sets to simulate, each as a single-scale-set scenario (a fleet of one

@@ -27,6 +27,7 @@ from ..analysis.stats import (
     welch_diff_ci,
 )
 from .at_minutes import at_markdown
+from .cost_report import compare_cost_lines
 from .estimates import CONFIDENCE, TIME_METRICS, fleet_series, time_to, with_derived
 from .figures import plot_compare_capacity
 from .tails import compare_tail_section
@@ -213,6 +214,7 @@ def write_compare_report(a: "SimulationResult", b: "SimulationResult", labels: t
     if unclear:
         md += ["### Too wide to conclude", ""] + unclear + [""]
 
+    md += compare_cost_lines(table, labels, a.scenario.cost, b.scenario.cost)
     md += ["## Capacity over time", "", f"![VMs by state, {la} vs {lb}](compare_capacity.png)",
            "", "Usable and Failed VMs, and Creating or Deleting VMs where the arms differ: each "
            "arm's median with the 5–95% band of runs, and the paired difference per "

@@ -44,12 +44,12 @@ OUTPUT_FILES = frozenset({
     "compare.md", "compare.csv", "compare_capacity.png", "summary_a.csv", "summary_b.csv",
     "summary.parquet", "scale_sets.parquet", "sweep.md", "cells.csv", "at.csv", "matrix.md",
     "matrix.csv", "matrix.png", "incidents.parquet", "incidents_a.parquet",
-    "incidents_b.parquet"})
+    "incidents_b.parquet", "plan.md", "plan.csv", "plan.json", "plan.png"})
 #: The files of one sweep cell.
 CELL_FILES = frozenset({"cell.json", "summary.parquet", "scale_sets.parquet", "bands.parquet",
                         "events.parquet"})
 #: The `command` of every manifest vmss-sim writes.
-COMMANDS = ("run", "compare", "sweep", "gallery", "gallery compare", "gallery matrix")
+COMMANDS = ("run", "compare", "sweep", "plan", "gallery", "gallery compare", "gallery matrix")
 _SWEEP_PLOT = re.compile(r"sweep-[A-Za-z0-9-]*\.png")
 _CELL_ID = re.compile(r"[0-9a-f]{12}")
 _TEMPORARY = re.compile(r"\..+\.(tmp|old)(-.*)?")  # what atomic_dir and atomic_write leave

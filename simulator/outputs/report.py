@@ -22,6 +22,7 @@ from ..analysis.time_to_event import TimeToEvent
 from ..engine.metrics import FLEET
 from ..model import policy as P
 from .at_minutes import DEFAULT_GOAL, at_markdown, at_table, default_minutes
+from .cost_report import run_cost_lines
 from .estimates import (
     CONFIDENCE,
     REACHED,
@@ -260,7 +261,9 @@ def key_figures(result: "SimulationResult") -> str:
              + (" (HYPOTHETICAL what-if)" if result.scenario.hypothetical else "")]
     if result.replications < MIN_RUNS:
         lines.append(_few_runs(result.replications))
-    lines += [line.replace("**", "") for line in _answer(numbers(result))]
+    nb = numbers(result)
+    lines += [line.replace("**", "") for line in _answer(nb) + run_cost_lines(
+        nb.levels, result.scenario.cost)]
     return "\n".join(lines)
 
 
@@ -307,7 +310,7 @@ def write_report(result: "SimulationResult", out_dir: Path, *,
     if fleet:
         md += ["Fleet-wide (all scale sets together); each scale set is in "
                "[Per scale set](#per-scale-set).", ""]
-    md += _answer(nb) + [""]
+    md += _answer(nb) + run_cost_lines(nb.levels, sc.cost) + [""]
     md += ["### Precision", ""]
     md += _precision(nb) or [
         f"Every interval below is narrow enough to conclude: within {REL_TOL:.0%} of its "
