@@ -10,10 +10,12 @@ Prints, in one run on one machine (see benchmarks/README.md for what each figure
    on all cores (target < 60 s on 2 cores);
 3. peak memory at 100 and at 10,000 replications without events (target: within 1.2x);
 4. how time grows with VMs (100, 1,000, a fleet of 10 x 1,000) and with replications;
-5. the batch engine against the SimPy engine: replications per second of both in one process
+5. what random incidents and zones cost (target: incidents within 1.3x of the same workload
+   without them), and the workload without them against a baseline commit (no regression);
+6. the batch engine against the SimPy engine: replications per second of both in one process
    on the headline workload (target >= 20x), 1,000 VMs x 10,000 replications x 2 policies on
    the batch engine (target < 60 s on 2 cores), and its peak memory at 1,000 and 10,000
-   replications (flat). Sections 1-4 measure the SimPy engine.
+   replications (flat). Sections 1-5 measure the SimPy engine.
 
 Every memory figure and every figure of sections 2-4 comes from a fresh subprocess per
 configuration (`--child`), so peaks do not mix. Timings are repeated and the best (minimum)
@@ -36,6 +38,7 @@ if str(HERE) not in sys.path:  # the section modules sit beside this file (alrea
 # measure.py puts the repository root first on sys.path, so `simulator` is this checkout's.
 from batch_speed import section_batch_memory, section_big_run, section_ratio
 from engine_speed import print_headline, profile, section_headline
+from incidents import print_incidents, print_no_regression, section_incidents, section_no_regression
 from measure import child_main, loadavg, machine, mib
 from memory import memory_ratios, section_memory
 from scaling import bare_fleet_reference, section_scaling
@@ -51,20 +54,20 @@ def batch_rows(b: dict, cores: int, quick: bool) -> list[tuple[str, str, str, st
     r, big, mem = b["ratio"], b["big"], b["memory"]
     target = "< 60 s" if cores == 2 and not quick else "(quick)" if quick else ""
     rss = mem[-1]["self_maxrss_kb"] / mem[0]["self_maxrss_kb"]
-    return [("5. replications/s: SimPy engine (best)", f"{1e3 / r['simpy_ms']:,.1f}/s", "", ""),
-            ("5. replications/s: batch engine (best)", f"{1e3 / r['batch_ms']:,.1f}/s", "", ""),
-            ("5. ratio batch / SimPy (same process, same workload)", f"{r['ratio']:.1f}x",
+    return [("6. replications/s: SimPy engine (best)", f"{1e3 / r['simpy_ms']:,.1f}/s", "", ""),
+            ("6. replications/s: batch engine (best)", f"{1e3 / r['batch_ms']:,.1f}/s", "", ""),
+            ("6. ratio batch / SimPy (same process, same workload)", f"{r['ratio']:.1f}x",
              ">= 20x", verdict(r["ratio"] >= 20)),
-            ("5. ratio on CPU time", f"{r['ratio_cpu']:.1f}x", "(info)", ""),
-            (f"5. batch: 1,000 VMs x {big['reps']:,} reps x 2 policies, workers={cores} "
+            ("6. ratio on CPU time", f"{r['ratio_cpu']:.1f}x", "(info)", ""),
+            (f"6. batch: 1,000 VMs x {big['reps']:,} reps x 2 policies, workers={cores} "
              f"(CPU {big['sim_cpu_s']:.0f} s)", f"{big['total_s']:.1f} s", target,
              verdict(big["total_s"] < 60) if target == "< 60 s" else ""),
-            (f"5. batch: peak RSS {mem[-1]['reps']:,} / {mem[0]['reps']:,} reps", f"{rss:.2f}x",
+            (f"6. batch: peak RSS {mem[-1]['reps']:,} / {mem[0]['reps']:,} reps", f"{rss:.2f}x",
              "<= 1.2x", verdict(rss <= 1.2))]
 
 
 def section_batch(quick: bool, cores: int) -> dict:
-    print(f"\n== 5. Batch engine vs SimPy engine, 1,000-VM scale-out + scale-in with faults "
+    print(f"\n== 6. Batch engine vs SimPy engine, 1,000-VM scale-out + scale-in with faults "
           f"[{loadavg(cores)}]", flush=True)
     ratio = section_ratio(simpy_reps=10 if quick else 50, batch_reps=128, repeat=3 if quick else 5)
     big = section_big_run(1000 if quick else 10_000, cores)
@@ -130,14 +133,43 @@ def final_table(h: dict, thr: list[dict], mem: list[dict], ratios: list[dict],
     return rows
 
 
+def incident_rows(inc: dict) -> list[tuple[str, str, str, str]]:
+    i, reg = inc["incidents"], inc["no_regression"]
+    return [("5. incidents / plain (time; per event row)",
+             f"{i['ratio_incidents']:.2f}x; {i['ratio_incidents_per_row']:.2f}x", "<= 1.3",
+             verdict(i["ratio_incidents"] <= 1.3)),
+            (f"5. this / {reg['commit']} without incidents", f"{reg['ratio']:.2f}x",
+             "<= 1.0 within noise", "")]
+
+
+def section_five(quick: bool, baseline_ref: str | None, cores: int) -> dict:
+    """Section 5: incidents and zones against the same workload without them; the workload
+    without them against the baseline commit."""
+    print(f"\n== 5. Random incidents and zones, 1,000-VM workload [{loadavg(cores)}]", flush=True)
+    inc = section_incidents(reps=10 if quick else 20, repeat=3 if quick else 9)
+    print_incidents(inc)
+    print(f"\n== 5b. No regression without incidents: this checkout vs "
+          f"{baseline_ref or 'the merge-base with main'} "
+          f"[{loadavg(cores)}]", flush=True)
+    reg = section_no_regression(reps=10 if quick else 20, repeat=3 if quick else 9,
+                                ref=baseline_ref)
+    print_no_regression(reg)
+    return {"incidents": inc, "no_regression": reg}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="scaled-down run (about a minute)")
     ap.add_argument("--profile", action="store_true",
                     help="only cProfile the headline workload and print the top functions")
     ap.add_argument("--batch", action="store_true",
-                    help="only section 5: the batch engine against the SimPy engine")
+                    help="only section 6: the batch engine against the SimPy engine")
     ap.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
+    ap.add_argument("--section", choices=("all", "incidents"), default="all",
+                    help="run every section (default) or only section 5")
+    ap.add_argument("--baseline-ref", default=None,
+                    help="git ref whose simulator/ section 5 compares with (default: the "
+                         "merge-base of HEAD and main)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -168,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.json).write_text(json.dumps({"machine": m, "quick": q, "batch": b,
                                                    "wall_s": total}, indent=1, default=str))
         return 0
+    if args.section == "incidents":
+        inc = section_five(q, args.baseline_ref, cores)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": m, "quick": q, **inc}, indent=1,
+                                                  default=str))
+        return 0
 
     h = section_headline(reps=10 if q else 20, repeat=3 if q else 7)
     print_headline(h)
@@ -197,14 +235,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{flt['cpu_us_per_vm_rep'] / one['cpu_us_per_vm_rep']:.2f}x; bare SimPy loop with the "
           f"same schedule (10 x the processes in one environment vs 10 runs): {ref['ratio']:.2f}x")
 
+    inc = section_five(q, args.baseline_ref, cores)
     b = section_batch(q, cores)
-    print_table(final_table(h, thr, mem, ratios, scal, cores, q) + batch_rows(b, cores, q))
+    print_table(final_table(h, thr, mem, ratios, scal, cores, q) + incident_rows(inc)
+                + batch_rows(b, cores, q))
     total = time.perf_counter() - start
     print(f"\nbenchmark wall time: {total:.0f} s; at the end: {loadavg(cores)}")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": m, "quick": q, "headline": h, "throughput": thr, "memory": mem,
-             "memory_ratios": ratios, "scaling": scal, "bare_fleet": ref, "batch": b,
+             "memory_ratios": ratios, "scaling": scal, "bare_fleet": ref, **inc, "batch": b,
              "wall_s": total}, indent=1, default=str))
     return 0
 

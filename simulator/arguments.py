@@ -93,6 +93,14 @@ def minutes(text: str) -> list[float]:
                                          f"got {clip(repr(text), 40)}") from None
 
 
+def probability(text: str) -> float:
+    value = finite(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got "
+                                         f"{clip(repr(text), 40)}")
+    return value
+
+
 def share(text: str) -> float:
     value = finite(text)
     if not 0 < value <= 1:
@@ -115,8 +123,9 @@ def add_scenario_args(p: argparse.ArgumentParser) -> None:
                         "(repeatable)")
     p.add_argument("--faults", metavar="FILE",
                    help="a fault fragment such as `vmss-sim calibrate` writes: its [faults.*] "
-                        "rate tables replace the scenario's and its [timing] keys are set "
-                        "(fault windows and scripted faults stay); applied before --set")
+                        "rate tables and [[faults.incidents]] replace the scenario's and its "
+                        "[timing] keys are set (fixed fault windows and scripted faults stay); "
+                        "applied before --set")
 
 
 def add_repetition_args(p: argparse.ArgumentParser, replications: int, seed: int,
@@ -237,6 +246,10 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]
                                  "--faults FILE")
     p.add_argument("--durations", choices=("lognormal", "empirical"), default="lognormal",
                    help="fitted lognormal (default) or the observed sample")
+    p.add_argument("--no-incidents", dest="incidents", action="store_false",
+                   help="do not look for incidents (periods of raised rates)")
+    p.add_argument("--alpha", type=probability, default=0.01,
+                   help="chance of a false incident over the whole log (default 0.01)")
     p.set_defaults(func=commands["calibrate"])
 
     p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "

@@ -330,7 +330,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .analysis.observed_log import read_log
     from .outputs.folders import atomic_write, check_output_file
     out = check_output_file(Path(args.out), SIGNATURE) if args.out else None
-    fragment = to_toml(calibrate(read_log(args.log)), durations=args.durations)
+    fragment = to_toml(calibrate(read_log(args.log), incidents=args.incidents, alpha=args.alpha),
+                       durations=args.durations)
     if out:
         print(f"wrote {atomic_write(out, fragment)}")
     else:

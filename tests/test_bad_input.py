@@ -37,6 +37,16 @@ CASES = {
     "not_toml.toml": ("(file)", "not valid TOML"),
     "policy_not_boolean.toml": ("scale_set.resiliencyPolicy.resilientVMCreationPolicy.enabled",
                                 "valid boolean"),
+    # random incidents and zones
+    "zonal_incident_without_zones.toml": ("faults.incidents.0.scope", "needs scale sets with zones"),
+    "incident_zone_not_in_region.toml": ("faults.incidents.0.zone", "not a zone of any scale set"),
+    "incident_zone_with_region_scope.toml": ("faults.incidents.0", "zone is given only with scope"),
+    "incident_negative_rate.toml": ("faults.incidents.0.rate_per_day", "greater than or equal to 0"),
+    "incident_rates_sum_over_one.toml": ("faults.incidents.0.create", "sum to 1.05"),
+    "incident_names_repeated.toml": ("faults.incidents.1.name", "used twice"),
+    "incident_in_fleet_member.toml": ("fleet.0.faults.incidents", "shared by the region"),
+    "incident_without_duration.toml": ("faults.incidents.0.duration", "Field required"),
+    "zones_repeated.toml": ("scale_set.zones", "name a zone twice"),
 }
 
 

@@ -3,10 +3,12 @@
 Round trip: simulate with known rates and lognormal durations, calibrate from the simulated
 event log, and check that every probability lies in its 95% Wilson interval and every
 duration median is within 10%. Measured over seeds 0-19 (one replication of 1000 VMs
-created and then scaled in, 5 rates and 7 medians per seed): 93 of 100 rate intervals cover
-the true rate (all five on 15 of 20 seeds), and 140 of 140 medians are within 10%. Over 200
-seeds: 95.1% of rate intervals cover (all five on 78.5% of seeds), 99.0% of medians are
-within 10%. The assertions leave room for chance (they are deterministic with fixed seeds).
+created and then scaled in, 5 rates and 7 medians per seed): 92 of 100 rate intervals cover
+the true rate (all five on 14 of 20 seeds), and 140 of 140 medians are within 10% (with the
+censored likelihood of issue 12; 93 and 15 when cut-off attempts were dropped). Over 200
+seeds: 94.9% of rate intervals cover (all five on 77.5% of seeds), 99.0% of medians are
+within 10% (dropping cut-off attempts: 95.1%, 78.5%, 99.0%). The assertions leave room for
+chance (they are deterministic with fixed seeds).
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def test_round_trip_over_twenty_seeds(tmp_path):
         seeds_all_covered += all(hits)
         medians_ok += sum(abs(cal.duration(*key).median / m - 1) <= 0.10
                           for key, m in TRUE_MEDIANS.items())
-    # measured: 93/100 intervals cover, all five on 15/20 seeds, 140/140 medians within 10%
+    # measured: 92/100 intervals cover, all five on 14/20 seeds, 140/140 medians within 10%
     assert covered >= 85, covered
     assert seeds_all_covered >= 12, seeds_all_covered
     assert medians_ok >= 0.95 * 20 * len(TRUE_MEDIANS), medians_ok
@@ -151,7 +153,9 @@ def test_observed_log_csv_and_parquet_agree_with_events(tmp_path, suffix):
         b.duration("create", "Succeeded").median, rel=1e-9)
 
 
-def test_events_log_skips_abandoned_and_unfinished_attempts(tmp_path):
+def test_events_log_keeps_abandoned_and_unfinished_attempts_as_censored(tmp_path):
+    """An attempt abandoned at the deadline is cut off there; one still running when the log
+    ends is cut off at its replication's last event. Both stay in the log, censored."""
     sc = {**SCENARIO, "horizon_min": 31, "scale_set": {**SCENARIO["scale_set"], "os": "Windows"},
           "faults": {"create": {"OSProvisioningTimedOut": 0.5}},
           "timeline": [{"at_min": 0, "action": "create", "count": 200},
@@ -163,9 +167,14 @@ def test_events_log_skips_abandoned_and_unfinished_attempts(tmp_path):
     expired = int((ev["error"] == "ResilientCreateWindowExpired").sum())
     starts = int(ev["error"].isna().sum() - (ev["state"] == "Succeeded").sum())
     assert expired > 0
-    # 10 creates started at 30.5 are still running at 31: skipped with the expired ones
-    assert len(log) == starts - expired - 10
-    assert set(log["outcome"]) == {"Succeeded", "OSProvisioningTimedOut"}
+    assert len(log) == starts
+    cut = log[log["censored"]]
+    assert len(cut) == expired + 10
+    assert (cut["outcome"] == "ResilientCreateWindowExpired").sum() == expired
+    assert (cut.loc[cut["outcome"] == "ResilientCreateWindowExpired", "end_min"] == 30).all()
+    running = cut[cut["outcome"] == "Running"]  # the 10 creates started at 30.5
+    assert len(running) == 10 and (running["end_min"] == 30.5).all()
+    assert set(log.loc[~log["censored"], "outcome"]) == {"Succeeded", "OSProvisioningTimedOut"}
 
 
 def test_fleet_event_log_keys_attempts_by_scale_set(tmp_path):
@@ -183,7 +192,8 @@ def test_fleet_event_log_keys_attempts_by_scale_set(tmp_path):
     log = read_log(path)
     starts = int((ev["error"].isna() & (ev["state"] == "Creating")).sum())
     expired = int((ev["error"] == "ResilientCreateWindowExpired").sum())
-    assert len(log) == starts - expired  # every create is over by minute 30
+    assert len(log) == starts  # every create is over by minute 30, some cut off by it
+    assert int(log["censored"].sum()) == expired
     assert (log["duration_min"] >= 0).all()
 
 

@@ -151,7 +151,7 @@ def test_validate_model_prints_a_verdict_per_case(capsys):
     assert main(["validate-model", "--scale", "0.3"]) == 0
     out = capsys.readouterr().out
     assert "windows_one_retry_p_failed" in out and "MISMATCH" not in out
-    assert "13 of 13 cases agree" in out
+    assert "17 of 17 cases agree" in out
 
 
 def test_calibrate_writes_a_fragment_a_scenario_accepts(run_dir, tmp_path, capsys):

@@ -31,7 +31,8 @@ from tests.conftest import policy_body, scenario, scripted
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-STRING_COLUMNS = ("scale_set", "operation", "state", "error", "deletion_status", "cause")
+STRING_COLUMNS = ("scale_set", "operation", "state", "error", "deletion_status", "cause",
+                  "zone")
 
 OSP, VMS, TF = "OSProvisioningTimedOut", "VMStartTimedOut", "TransientFailure"
 

@@ -296,6 +296,48 @@ def expected_delete_time(q: float, success_mean_min: float, error_mean_min: floa
     return total
 
 
+# --- random incidents -------------------------------------------------------------------------
+MINUTES_PER_DAY = 1440.0
+
+
+def expected_incidents(rate_per_day: float, horizon_min: float) -> float:
+    """Expected incidents that start within the horizon: a Poisson process, rate * horizon."""
+    return rate_per_day * horizon_min / MINUTES_PER_DAY
+
+
+def expected_incidents_ended(rate_per_day: float, duration: Dist, horizon_min: float) -> float:
+    """Expected incidents that start *and end* within the horizon (a plausible wrong reading
+    of "incidents in a horizon"): rate times the integral of P(D <= H - s) over s."""
+    u, w = np.polynomial.legendre.leggauss(200)
+    s = (u + 1) * horizon_min / 2
+    return (rate_per_day / MINUTES_PER_DAY) * float(
+        np.sum(w * np.array([cdf(duration, horizon_min - v) for v in s])) * horizon_min / 2)
+
+
+def mean_truncated(dist: Dist, t: float) -> float:
+    """E[min(D, t)] = E[D; D <= t] + t P(D > t)."""
+    return partial_expectation(dist, t) + t * (1.0 - cdf(dist, t))
+
+
+def incident_coverage(rate_per_day: float, duration: Dist, at_min: float,
+                      share: float = 1.0) -> float:
+    """P(an incident is under way at minute t), incidents arriving as a Poisson process from
+    minute 0 (none under way at 0), each hitting a given place with probability `share`
+    (1 for a regional incident, 1/zones for a zonal one drawn uniformly).
+
+    The incidents under way at t are those that arrived at s <= t and last longer than t - s:
+    their number is Poisson with mean rate * share * E[min(D, t)] (an M/G/infinity queue), so
+    P = 1 - exp(-rate * share * E[min(D, t)]).
+    """
+    mean = rate_per_day / MINUTES_PER_DAY * share * mean_truncated(duration, at_min)
+    return -math.expm1(-mean)
+
+
+def mixture_failure_probability(coverage: float, p_in: float, p_out: float) -> float:
+    """P(an attempt fails) when it starts under an incident with probability `coverage`."""
+    return coverage * p_in + (1.0 - coverage) * p_out
+
+
 def unhealthy_share(per_hour: float, grace_min: float, repair_mean_min: float = 0.0,
                     recreate_mean_min: float = 0.0) -> float:
     """Long-run share of a VM slot's time spent unhealthy, under repairs that never queue.

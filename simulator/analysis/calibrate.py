@@ -1,9 +1,11 @@
 """`vmss-sim calibrate LOG`: estimate the fault model from an observed operation log.
 
 Why: fault rates and durations are guesses until they come from the planner's own fleet.
-This module reads a log of attempts, estimates per-attempt error probabilities (with Wilson
-intervals) and attempt durations (a fitted lognormal, and the empirical sample), and writes a
-TOML fragment with `[faults.*]` and `[timing]` that a scenario can take as its own.
+This module reads a log of attempts, finds the incidents in it (`incident_detection`),
+estimates per-attempt error probabilities and attempt durations outside them by a likelihood
+that keeps the attempts cut off by the create window (`censored`, via `fault_fit`), and
+writes a TOML fragment with `[faults.*]`, `[[faults.incidents]]` and `[timing]` that a
+scenario can take as its own.
 
 The log's formats are described in `observed_log.py`.
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -26,77 +28,24 @@ from ..model import policy as P
 from ..model.loading import parse_scenario, read_toml
 from ..model.overrides import apply_overrides
 from ..model.schema import ScenarioError
+from .fault_fit import DurationFit, RateEstimate, dist_toml, fit_attempts, num, probabilities
+from .incident_detection import IncidentFit, detect, fit_incidents, incident_toml, inside
 from .observed_log import OPERATIONS, CalibrationError, check_attempts
-from .stats import wilson_ci
 
 _TIMEOUT_KEYS = {P.OS_PROVISIONING_TIMED_OUT: "os_provisioning_timeout_min",
                  P.VM_START_TIMED_OUT: "vm_start_timeout_min"}
-
-# --- estimating ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RateEstimate:
-    """Per-attempt probability of one error code for one operation."""
-
-    operation: str
-    code: str
-    count: int
-    attempts: int
-    p: float
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class DurationFit:
-    """Durations of one operation's attempts with one outcome (or a pool of outcomes).
-
-    The lognormal is fitted on logs: median = exp(mean log d), sigma = std log d (n-1).
-    It is None when a duration is zero (no lognormal fits); the empirical sample stays.
-    """
-
-    operation: str
-    outcome: str
-    samples: tuple[float, ...]
-    median: float | None
-    sigma: float | None
-
-    @property
-    def n(self) -> int:
-        return len(self.samples)
-
-    @property
-    def constant(self) -> bool:
-        return min(self.samples) == max(self.samples)
-
-    @classmethod
-    def fit(cls, operation: str, outcome: str, samples: Any) -> "DurationFit":
-        x = np.sort(np.asarray(samples, dtype=float))
-        if len(x) and x.min() > 0:
-            logs = np.log(x)
-            median = float(np.exp(logs.mean()))
-            sigma = float(logs.std(ddof=1)) if len(x) > 1 else 0.0
-        else:
-            median = sigma = None
-        return cls(operation, outcome, tuple(float(v) for v in x), median, sigma)
-
-    def distribution(self, kind: Literal["lognormal", "empirical"] = "lognormal") -> dict[str, Any]:
-        """The scenario's distribution table: fixed if constant, else lognormal or empirical."""
-        if self.constant:
-            return {"kind": "fixed", "value": self.samples[0]}
-        if kind == "empirical" or self.median is None or not self.sigma:
-            return {"kind": "empirical", "samples": list(self.samples)}
-        return {"kind": "lognormal", "median": self.median, "sigma": self.sigma}
-
 
 @dataclass(frozen=True)
 class Calibration:
     """The estimated fault model: rates per (operation, code) and duration fits."""
 
     source: str
-    attempts: Mapping[str, int]  # complete attempts per operation
+    attempts: Mapping[str, int]  # attempts per operation (outside incidents), cut-off ones too
     rates: tuple[RateEstimate, ...]
     durations: Mapping[tuple[str, str], DurationFit]  # (operation, outcome) -> fit
     level: float = 0.95
+    censored: Mapping[str, int] = field(default_factory=dict)  # of `attempts`, cut off
+    incidents: IncidentFit | None = None
 
     def rate(self, operation: str, code: str) -> RateEstimate:
         for r in self.rates:
@@ -121,52 +70,24 @@ def _check_codes(df: pd.DataFrame, source: str) -> None:
                                    f"{detail}") from None
 
 
-def calibrate(log_df: pd.DataFrame, level: float = 0.95) -> Calibration:
+def calibrate(log_df: pd.DataFrame, level: float = 0.95, *, incidents: bool = True,
+              alpha: float = 0.01, gap_min: float = 10.0) -> Calibration:
     """Estimate per-attempt error probabilities and duration distributions from a log.
 
     `log_df` is what `read_log` returns (a raw frame with the four log columns works too).
+    With `incidents`, periods where a code's rate rose significantly (false-alarm chance at
+    most `alpha` over the whole log; periods less than `gap_min` apart are one incident)
+    become a fitted `[[faults.incidents]]` entry and the base rates come from the attempts
+    outside them.
     """
     source = str(log_df.attrs.get("source", "<log>"))
     df = log_df if "duration_min" in log_df.columns else check_attempts(log_df, source)
-    _check_codes(df, source)
-    attempts: dict[str, int] = {}
-    rates: list[RateEstimate] = []
-    durations: dict[tuple[str, str], DurationFit] = {}
-    for op in OPERATIONS:
-        sub = df[df["operation"] == op]
-        if len(sub) == 0:
-            continue
-        n = len(sub)
-        attempts[op] = n
-        for outcome, grp in sub.groupby("outcome", sort=True):
-            outcome = str(outcome)
-            durations[(op, outcome)] = DurationFit.fit(op, outcome, grp["duration_min"])
-            if outcome != P.SUCCEEDED:
-                k = len(grp)
-                iv = wilson_ci(k, n, level)
-                rates.append(RateEstimate(op, outcome, k, n, k / n, iv.low, iv.high))
-    return Calibration(source, attempts, tuple(rates), durations, level)
-
-
-# --- the TOML fragment ----------------------------------------------------------------------------
-def _num(x: float) -> str:
-    return f"{x:.6g}"
-
-
-def _dist_toml(d: Mapping[str, Any]) -> str:
-    if d["kind"] == "fixed":
-        return f'{{kind = "fixed", value = {_num(d["value"])}}}'
-    if d["kind"] == "lognormal":
-        return f'{{kind = "lognormal", median = {_num(d["median"])}, sigma = {_num(d["sigma"])}}}'
-    return ('{kind = "empirical", samples = [' + ", ".join(_num(s) for s in d["samples"]) + "]}")
-
-
-def _probabilities(rates: list[RateEstimate]) -> list[str]:
-    """Probabilities as text whose sum never exceeds 1 (the schema checks it)."""
-    text = [_num(round(r.p, 8)) for r in rates]
-    if math.fsum(float(t) for t in text) > 1:
-        text = [_num(math.floor(r.p * 1e8) / 1e8) for r in rates]
-    return text
+    _check_codes(df[~df["censored"]], source)
+    found, exposure = detect(df, alpha=alpha, gap_min=gap_min) if incidents else ([], 0.0)
+    base = df[~inside(df, found)] if found else df
+    attempts, censored, rates, durations = fit_attempts(base, level)
+    fit = fit_incidents(df, found, exposure, rates, alpha=alpha, level=level) if found else None
+    return Calibration(source, attempts, tuple(rates), durations, level, censored, fit)
 
 
 def _describe(fit: DurationFit) -> str:
@@ -191,9 +112,12 @@ def to_toml(calibration: Calibration,
     c = calibration
     pct = f"{c.level:.0%}"
     lines = [f"# Fault model calibrated from {c.source} {SIGNATURE}",
-             "# " + ", ".join(f"{op}: {n} attempts" for op, n in c.attempts.items()) + ".",
-             f"# Rates are per attempt (success takes the rest); {pct} Wilson intervals in comments.",
-             "# Durations: lognormal fitted on log-durations (fixed when all equal); each",
+             "# " + ", ".join(f"{op}: {n} attempts ({c.censored.get(op, 0)} cut off)"
+                              for op, n in c.attempts.items()) + ".",
+             "# Rates are per attempt (success takes the rest), maximum likelihood keeping the",
+             "# attempts cut off by the create window or the end of the log (their outcome",
+             f"# unseen); {pct} intervals (Wilson at the effective sample size) in comments.",
+             "# Durations: lognormal by the same likelihood (fixed when all equal); each",
              "# comment gives the empirical quantiles, and kind = \"empirical\" with the",
              "# observed samples is the alternative (vmss-sim calibrate --durations empirical).", ""]
     for op in OPERATIONS:
@@ -201,18 +125,20 @@ def to_toml(calibration: Calibration,
             continue
         rates = [r for r in c.rates if r.operation == op]
         lines.append(f"[faults.{op}]")
-        for r, text in zip(rates, _probabilities(rates)):
+        for r, text in zip(rates, probabilities(rates)):
             lines.append(f"{r.code} = {text}  # {pct} CI [{r.low:.4g}, {r.high:.4g}], "
-                         f"{r.count} of {r.attempts} attempts")
+                         f"{r.count} seen in {r.attempts} attempts")
         if not rates:
             lines.append(f"# no {op} errors in {c.attempts[op]} attempts")
         lines.append("")
+    if c.incidents is not None:
+        lines += incident_toml(c.incidents, durations)
 
     timing: list[str] = []
     per_code: list[str] = []
 
     def entry(key: str, fit: DurationFit) -> None:
-        timing.append(f"{key} = {_dist_toml(fit.distribution(durations))}  # {_describe(fit)}")
+        timing.append(f"{key} = {dist_toml(fit.distribution(durations))}  # {_describe(fit)}")
 
     success_keys = {"create": "create_duration", "delete": "delete_duration",
                     "attach": "attach_duration"}
@@ -225,7 +151,7 @@ def to_toml(calibration: Calibration,
         if samples:
             med = float(np.median(samples))
             if med > 0:
-                timing.append(f"{key} = {_num(med)}  # median of {len(samples)} {code} "
+                timing.append(f"{key} = {num(med)}  # median of {len(samples)} {code} "
                               f"attempts (range {min(samples):.3g}-{max(samples):.3g} min)")
     code_ops: dict[str, set[str]] = {}
     for op, outcome in c.durations:
@@ -242,11 +168,11 @@ def to_toml(calibration: Calibration,
             for code in codes:
                 if code_ops[code] == {op}:
                     fit = c.durations[(op, code)]
-                    per_code.append(f"{code} = {_dist_toml(fit.distribution(durations))}"
+                    per_code.append(f"{code} = {dist_toml(fit.distribution(durations))}"
                                     f"  # {op}, {_describe(fit)}")
     for code in sorted(code for code, ops in code_ops.items() if ops == {"attach"}):
         fit = c.durations[("attach", code)]  # attach errors otherwise take attach_duration
-        per_code.append(f"{code} = {_dist_toml(fit.distribution(durations))}"
+        per_code.append(f"{code} = {dist_toml(fit.distribution(durations))}"
                         f"  # attach, {_describe(fit)}")
     if timing or per_code:
         lines.append("[timing]")
@@ -274,9 +200,10 @@ def fragment_overrides(fragment: Mapping[str, Any]) -> list[str]:
     """A calibrated fragment as `--set` texts, in the order `merge_into` applies them.
 
     Each `faults.<operation>` table of the fragment replaces the scenario's (the log is the
-    evidence: a code it never saw has no rate), while fault windows and scripted faults are
-    kept; `timing` keys are set one by one, `timing.error_durations` entries likewise. As
-    overrides, the fragment reaches every arm of a comparison and every cell of a sweep.
+    evidence: a code it never saw has no rate), and so does its `faults.incidents` array,
+    while fault windows and scripted faults are kept; `timing` keys are set one by one,
+    `timing.error_durations` entries likewise. As overrides, the fragment reaches every arm
+    of a comparison and every cell of a sweep.
     """
     out = [f"faults.{op}={_toml_value(table)}" for op, table in fragment.get("faults", {}).items()]
     timing = dict(fragment.get("timing", {}))

@@ -12,17 +12,20 @@ Log formats (CSV or Parquet, chosen by suffix, else by content):
                 (``OSProvisioningTimedOut``, ``VMStartTimedOut``, ``AllocationFailed``, ...)
     ==========  ================================================================
 
-    Other columns are ignored. A retry is simply another row: rates are per attempt, as the
-    simulator draws them. A row with outcome ``ResilientCreateWindowExpired`` (an attempt cut
-    off by the 30-minute window, so its own outcome was never seen) is skipped.
+    Other columns are ignored, except an optional ``replication`` (independent timelines in
+    one file, e.g. days from different fleets). A retry is simply another row: rates are per
+    attempt, as the simulator draws them. A row with outcome ``ResilientCreateWindowExpired``
+    is an attempt cut off by the 30-minute window: its own outcome was never seen, only that it
+    was still running at end_min. It is kept as *censored* (see ``censored.py``).
 
 (b) the simulator's own ``events.parquet`` (columns replication, [scale_set,] time_min, vm,
     operation_id, operation, attempt, state, error, deletion_status), recognised by its columns. Each
-    attempt's start row is paired with its end row; attempts abandoned at the create deadline
-    (error ``ResilientCreateWindowExpired``) and attempts still running when the log ends are
-    skipped, and so are the rows of repairs and health faults. Skipping censored attempts biases timeout rates slightly low when many attempts
-    are cut off (e.g. Windows, where a timed-out retry always is); with Linux timeouts and
-    everyday rates the effect is far below the intervals' width.
+    attempt's start row is paired with its end row; an attempt abandoned at the create deadline
+    (error ``ResilientCreateWindowExpired``) is censored at the deadline, and one still running
+    when its replication's log ends is censored at that replication's last event. Dropping
+    them instead would bias timeout rates low (a Windows retry that times out is always cut
+    off), so the estimates keep them in the likelihood. The rows of repairs and health faults
+    are no attempts and are skipped.
 
 Any problem with the log raises `CalibrationError` (a ValueError) naming the file, the row and
 what was expected; the CLI maps it to exit code 2.
@@ -47,6 +50,10 @@ LOG_COLUMNS: tuple[str, ...] = ("operation", "start_min", "end_min", "outcome")
 EVENT_LOG_COLUMNS: tuple[str, ...] = ("replication", "time_min", "operation_id", "operation",
                                       "attempt", "state", "error")
 OPERATIONS: tuple[str, ...] = ("create", "delete", "attach")
+#: Outcome of an attempt still running when the log ends (not a wire value): censored.
+RUNNING = "Running"
+#: Outcomes that mean "cut off: still running at end_min, outcome never seen".
+CENSORED_OUTCOMES = (P.CREATE_WINDOW_EXPIRED, RUNNING)
 #: Largest log calibrate reads (a resource bound: the whole log is held in memory).
 MAX_LOG_BYTES = 1_000_000_000
 
@@ -135,6 +142,7 @@ def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFram
         raise CalibrationError(f"{source}, {labels[i]}: a third row for one attempt "
                                f"({', '.join(key)}) = "
                                f"{tuple(ev.loc[i, key].tolist())}; expected a start row and an end row")
+    last_row = ev.groupby(key[:-2], sort=False)["time_min"].transform("max")
     starts, ends = ev[k == 0], ev[k == 1]
     bad = starts[starts["error"].notna() | ~starts["state"].isin([P.CREATING, P.DELETING])]
     if len(bad):
@@ -142,19 +150,27 @@ def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFram
         raise CalibrationError(f"{source}, {labels[i]}: an attempt's first row should be its "
                                f"start (state Creating or Deleting, no error); got state "
                                f"{ev.loc[i, 'state']!r}, error {ev.loc[i, 'error']!r}")
-    pairs = starts.reset_index().merge(ends.reset_index(), on=key, suffixes=("_s", "_e"))
+    pairs = starts.reset_index().merge(ends.reset_index(), on=key, suffixes=("_s", "_e"),
+                                       how="left")
+    running = pairs["index_e"].isna().to_numpy()  # no end row: still running when the log ends
     outcome = pairs["error_e"].astype("object").where(pairs["error_e"].notna(), P.SUCCEEDED)
+    outcome = outcome.where(~running, RUNNING)
+    end = np.where(running, last_row.loc[pairs["index_s"].to_numpy()].to_numpy(dtype=float),
+                   pairs["time_min_e"].to_numpy(dtype=float))
     return pd.DataFrame({
         "operation": pairs["operation_s"].astype(str).to_numpy(),
         "start_min": pairs["time_min_s"].to_numpy(dtype=float),
-        "end_min": pairs["time_min_e"].to_numpy(dtype=float),
+        "end_min": end,
         "outcome": outcome.astype(str).to_numpy(),
-        "row": [labels[int(i)] for i in pairs["index_e"]],
+        "row": [labels[int(e if e == e else s)] for s, e in zip(pairs["index_s"],
+                                                                pairs["index_e"])],
+        "replication": pairs["replication"].to_numpy(),
+        **({"zone": pairs["zone_s"].to_numpy()} if "zone_s" in pairs else {}),
     })
 
 
 def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Validate a one-row-per-attempt frame; drop censored attempts; add duration_min."""
+    """Validate a one-row-per-attempt frame; add duration_min, censored and replication."""
     missing = [c for c in LOG_COLUMNS if c not in df.columns]
     if missing:
         raise CalibrationError(
@@ -198,9 +214,13 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
             "OSProvisioningTimedOut)")
     out = pd.DataFrame({"operation": op.astype(str).to_numpy(), "start_min": times["start_min"],
                         "end_min": times["end_min"], "outcome": outcome.astype(str).to_numpy(),
-                        "duration_min": times["end_min"] - times["start_min"], "row": rows})
-    out = out[out["outcome"] != P.CREATE_WINDOW_EXPIRED].reset_index(drop=True)
-    if len(out) == 0:
+                        "duration_min": times["end_min"] - times["start_min"], "row": rows,
+                        "replication": (df["replication"].to_numpy() if "replication" in df
+                                        else np.zeros(len(df), dtype=int))})
+    if "zone" in df:
+        out["zone"] = df["zone"].to_numpy()
+    out["censored"] = out["outcome"].isin(CENSORED_OUTCOMES).to_numpy()
+    if out["censored"].all():
         raise CalibrationError(f"{source}: no complete attempts (all were cut off by the "
                                "create window or still running); nothing to calibrate from")
     out.attrs["source"] = source
@@ -208,10 +228,12 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def read_log(path: str | Path) -> pd.DataFrame:
-    """Read a log (format a or b) into one row per complete attempt.
+    """Read a log (format a or b) into one row per attempt, cut-off ones included.
 
-    Columns: operation, start_min, end_min, outcome, duration_min, row (where the attempt's
-    outcome came from in the file, for error messages). `attrs["source"]` is the path.
+    Columns: operation, start_min, end_min, outcome, duration_min (how long it ran, to its
+    cut for a cut-off one), censored (cut off: outcome unseen), replication (the timeline),
+    row (where the attempt came from in the file, for error messages), and zone when the log
+    has one. `attrs["source"]` is the path.
     """
     path = Path(path)
     raw, unit = _read_table(path)

@@ -262,10 +262,13 @@ def notes_for(scenario: Scenario, target: Target, goal: Goal) -> list[str]:
 # --- one request ------------------------------------------------------------------------------
 def point_from(result: SimulationResult, scale_set: str, goal: Goal, request: int,
                step: int) -> Point:
-    """A Point from a run sampled at the goal minute."""
+    """A Point from a run sampled at the goal minute (the scale set's own rows: a zone-spanning
+    scale set's zone rows are parts of them)."""
     ts = result.timeseries
     ts = ts[(ts["scale_set"] == scale_set) & np.isclose(ts["time_min"], goal.by_min,
                                                         rtol=0, atol=1e-9)]
+    if "zone" in ts:
+        ts = ts[ts["zone"].isna()]
     ts = ts.sort_values("replication")
     if len(ts) != result.replications:
         raise RuntimeError(f"expected one capacity sample at minute {goal.by_min:g} per "

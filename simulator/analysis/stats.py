@@ -201,6 +201,23 @@ def quantile_ci(values: Iterable[float], q: float, confidence: float = 0.95) -> 
     return Interval(est, lo, hi, n, "order statistics", confidence, dropped)
 
 
+def quantile_replications_needed(q: float, confidence: float = 0.95) -> int:
+    """Fewest values whose order statistics bound the q-quantile on both sides.
+
+    Below it `quantile_ci` cannot give the far bound (for a p99 at 95%: the upper one needs
+    q**n <= 2.5%, so 368 values; a p95 needs 72): the interval says nothing about how bad the
+    tail may be. Found from the closed-form start by the same rank rule `quantile_ci` uses.
+    """
+    _check_confidence(confidence)
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    alpha = (1 - confidence) / 2
+    n = max(1, math.floor(math.log(alpha) / math.log(max(q, 1 - q))) - 1)
+    while 0 in _order_ranks(n, q, confidence):
+        n += 1
+    return n
+
+
 def estimate_only(iv: Interval) -> Interval:
     """The estimate without bounds: what a report shows when too few runs back an interval."""
     return replace(iv, low=math.nan, high=math.nan, method=ESTIMATE_ONLY)

@@ -280,7 +280,10 @@ def cases() -> list[Case]:
                    0.6, d_succ.mean(), 1.0, backoffs=[1, 2, 4, 8, 16]),
                "backoff before retry k is 2**k": A.expected_delete_time(
                    0.6, d_succ.mean(), 1.0, backoffs=[2, 4, 8, 10, 10])}))
-    return out
+
+    # 13-16. Random incidents, in their own module (it builds on the helpers here).
+    from .incident_cases import incident_cases
+    return out + incident_cases()
 
 
 def case(name: str) -> Case:

@@ -33,8 +33,9 @@ from .batch_ops import STATES
 from .batch_order import timeline_key
 from .batch_scale_set import BatchScaleSet
 from .discrete_event import sample_grid
+from .metrics import BAND_COLUMNS
 from .records import SAMPLE_COLUMNS
-from .runner import Chunk, events_frame, run_chunk, typed_events
+from .runner import Chunk, events_frame, run_chunk, samples_frame, typed_events, typed_samples
 
 TIMELINE = "timeline"  # the events' `cause` of an operation the timeline asked for
 VM_REPLICATIONS = 1 << 17  # VMs x replications computed together (memory grows with it)
@@ -120,8 +121,8 @@ def _slice(scenario: Scenario, seed: int, replications: list[int], keep_events: 
     return Chunk(summary, scale_sets,
                  _events(sets, replications) if keep_events else _no_events().copy(),
                  _samples(sets, replications, grid, stacked) if keep_timeseries
-                 else pd.DataFrame.from_records([], columns=list(SAMPLE_COLUMNS)),
-                 grid, stacked, fallback)
+                 else samples_frame([]),
+                 grid, stacked, simpy_replications=fallback)
 
 
 def _summed_errors(sets: list[BatchScaleSet]) -> dict:
@@ -189,23 +190,26 @@ def _events(sets: list[BatchScaleSet], replications: list[int]) -> pd.DataFrame:
         # the cause of the scale-in that owed them: the timeline's too), and no VM is ever
         # unhealthy: the operations of issue 13 send `auto` to SimPy (batch_coverage)
         "cause": np.full(len(order), TIMELINE, object),
-        "unhealthy": np.zeros(len(order), bool)})
+        "unhealthy": np.zeros(len(order), bool),
+        "zone": np.full(len(order), None, object)})  # zones send `auto` to SimPy too
     return typed_events(frame)
 
 
 def _samples(sets: list[BatchScaleSet], replications: list[int], grid: np.ndarray,
              stacked: np.ndarray) -> pd.DataFrame:
-    """The capacity samples, per replication, scale set and grid point."""
+    """The capacity samples, per replication, scale set and grid point (the whole scale
+    set's rows: `zone` None, as there are no zones here)."""
     reps, members, points = len(replications), len(sets), len(grid)
     values = stacked[:, :members].transpose(0, 1, 3, 2).reshape(
-        -1, len(SAMPLE_COLUMNS) - 3).astype(np.int64)
+        -1, len(BAND_COLUMNS)).astype(np.int64)
     frame = pd.DataFrame({
         "replication": np.repeat(np.asarray(replications, np.int64), members * points),
         "scale_set": np.tile(np.repeat(np.array([s.name for s in sets], object), points), reps),
         "time_min": np.tile(grid, reps * members)})
-    for j, col in enumerate(SAMPLE_COLUMNS[3:]):
+    for j, col in enumerate(BAND_COLUMNS):
         frame[col] = values[:, j]
-    return frame
+    frame["zone"] = np.full(len(frame), None, object)
+    return typed_samples(frame[list(SAMPLE_COLUMNS)])
 
 
 def _without(chunk: Chunk, replications: list[int]) -> Chunk:
@@ -219,7 +223,7 @@ def _without(chunk: Chunk, replications: list[int]) -> Chunk:
 
     rows = ~chunk.summary["replication"].isin(drop).to_numpy()
     return Chunk(keep(chunk.summary), keep(chunk.scale_sets), keep(chunk.events),
-                 keep(chunk.samples), chunk.times, chunk.grids[rows], [])
+                 keep(chunk.samples), chunk.times, chunk.grids[rows], keep(chunk.incidents))
 
 
 def _merge(parts: list[Chunk], simpy_replications: list[int] | None = None) -> Chunk:
@@ -235,6 +239,6 @@ def _merge(parts: list[Chunk], simpy_replications: list[int] | None = None) -> C
     order = np.argsort(summary["replication"].to_numpy(), kind="stable")
     return Chunk(summary.iloc[order].reset_index(drop=True), cat([p.scale_sets for p in parts]),
                  cat([p.events for p in parts]), cat([p.samples for p in parts]), parts[0].times,
-                 np.concatenate([p.grids for p in parts])[order],
+                 np.concatenate([p.grids for p in parts])[order], cat([p.incidents for p in parts]),
                  sorted(simpy_replications if simpy_replications is not None
                         else [r for p in parts for r in p.simpy_replications]))

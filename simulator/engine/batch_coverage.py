@@ -57,15 +57,17 @@ COVERED: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, 
 FEATURES = {"automaticRepairsPolicy": "automatic instance repairs",
             "health": "VMs turning unhealthy, and their repairs",
             "operations": "clean-up runbooks", "demand": "a demand trace",
-            "autoscale": "autoscale feedback"}
+            "autoscale": "autoscale feedback", "zones": "availability zones",
+            "incidents": "random incidents"}
 #: The outputs the batch engine fills: a column added elsewhere sends runs to SimPy.
 #: (`cause` is always "timeline" and `unhealthy` False there: only the operations of issue 13,
-#: which it does not cover, start other operations or make a VM unhealthy.)
+#: which it does not cover, start other operations or make a VM unhealthy; `zone` is None, as
+#: zones are not covered either, so the samples are the whole scale set's rows only.)
 EVENT_COLUMNS_FILLED = ("replication", "scale_set", "time_min", "vm", "operation_id",
                         "operation", "attempt", "state", "error", "deletion_status",
-                        "in_capacity", "cause", "unhealthy")
+                        "in_capacity", "cause", "unhealthy", "zone")
 SAMPLE_COLUMNS_FILLED = ("replication", "scale_set", "time_min", "target", "Creating",
-                         "Succeeded", "Failed", "Deleting", "Unhealthy")
+                         "Succeeded", "Failed", "Deleting", "Unhealthy", "zone")
 #: The counters and figures of the operations around resiliency are 0 on the batch engine, as
 #: on SimPy without those operations (`unserved_demand_vm_minutes` is only written with a
 #: demand trace, which sends `auto` to SimPy).

@@ -14,7 +14,8 @@ import numpy as np
 import simpy
 
 from ..model import policy as P
-from ..model.faults import AttemptDraws, FaultModel
+from ..model.faults import AttemptDraws, FaultModel, RatesOverTime
+from ..model.incidents import Incident, draw_incidents, timeline_for
 from ..model.operations import UNHEALTHY, UPDATING
 from ..model.schema import (
     AttachAction,
@@ -29,14 +30,16 @@ from ..model.schema import (
 from .metrics import Counters, Tally, sum_counters, summary_row
 from .operations import start_operations
 from .records import Sample
+from .zoning import ZoneBook
 
 
 class VM:
     __slots__ = ("index", "state", "busy", "deletes", "in_capacity", "orphaned", "bucket",
-                 "unhealthy", "spell", "cause")
+                 "unhealthy", "spell", "cause", "zone")
 
     def __init__(self, index: int):
         self.index = index
+        self.zone: str | None = None  # its availability zone; None in a scale set without zones
         self.state: str | None = None
         self.busy = False  # an operation is under way
         self.deletes = 0  # delete operations so far (keys the random draws)
@@ -53,8 +56,9 @@ class ScaleSet:
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, faults: FaultModel,
                  draws: AttemptDraws, replication: int, events: list, samples: list,
-                 fleet: Tally | None = None):
+                 fleet: Tally | None = None, incidents: RatesOverTime | None = None):
         self.env, self.scenario, self.faults, self.draws = env, scenario, faults, draws
+        self.incidents = incidents  # the replication's incident timeline, None if none hit
         self.replication = replication
         self.name = scenario.scale_set.name
         self.events, self.samples = events, samples
@@ -75,6 +79,8 @@ class ScaleSet:
         self.owed_causes: deque[str] = deque()  # the cause of each VM a scale-in still owes
         self.on_healthy: Callable[[VM], None] | None = None  # a VM became healthy Succeeded
         self._one_change = 0  # > 0 inside `one_capacity_change`
+        zones = scenario.scale_set.zones  # per-zone counts (zoning); None without zones
+        self.zoning = ZoneBook(zones, self.sample_before) if zones else None
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _record(self, vm: VM, op_id: int, operation: str, attempt: int, state: str,
@@ -85,13 +91,15 @@ class ScaleSet:
             orphaned = state == P.FAILED and not vm.in_capacity
             for tally in self.tallies:
                 tally.move(self.env.now, vm.bucket, bucket, orphaned - vm.orphaned)
+            if self.zoning is not None:
+                self.zoning.move(vm.zone, vm.bucket, bucket)
             vm.bucket, vm.orphaned = bucket, orphaned
             if self.on_healthy is not None and bucket == _SUCCEEDED:
                 self.on_healthy(vm)
         vm.state = state
         self.events.append((self.replication, self.name, self.env.now, vm.index, op_id,
                             operation, attempt, state, error, status, vm.in_capacity,
-                            vm.cause, vm.unhealthy))  # an Event, as a plain tuple
+                            vm.cause, vm.unhealthy, vm.zone))  # an Event, as a plain tuple
 
     @property
     def capacity(self) -> int:
@@ -149,8 +157,10 @@ class ScaleSet:
         vm.cause = self.cause
         return self.env.process(process)
 
-    def _new_vm(self) -> VM:
+    def _new_vm(self, zone: str | None = None) -> VM:
         vm = VM(self.next_index)
+        if self.zoning is not None:
+            vm.zone = self.zoning.place(self.env.now, zone)
         self.next_index += 1
         self.vms[vm.index] = vm
         self.counting += 1
@@ -180,7 +190,7 @@ class ScaleSet:
         while True:
             self._record(vm, op_id, operation, attempt, P.CREATING, None, self.idle_status)
             outcome, duration = self.faults.attempt(operation, vm.index, 1, attempt, env.now,
-                                                    self.draws)
+                                                    self.draws, self.incidents, vm.zone)
             if operation == "create":
                 c.create_attempts += 1
             if env.now + duration > deadline:  # the window closes while the attempt runs
@@ -227,7 +237,7 @@ class ScaleSet:
         while True:
             self._record(vm, op_id, "delete", attempt, P.DELETING, None, in_progress)
             outcome, duration = self.faults.attempt("delete", vm.index, vm.deletes, attempt,
-                                                    env.now, self.draws)
+                                                    env.now, self.draws, self.incidents, vm.zone)
             c.delete_attempts += 1
             yield env.timeout(duration)
             if outcome == P.SUCCEEDED:
@@ -252,11 +262,13 @@ class ScaleSet:
         return end
 
     # --- scale-set operations ------------------------------------------------------------------
-    def scale_out(self, count: int, operation: str = "create") -> list[simpy.Process]:
+    def scale_out(self, count: int, operation: str = "create",
+                  zone: str | None = None) -> list[simpy.Process]:
         """Add `count` VMs (create or attach); capacity rises by `count`. A request that would
         take the scale set past its instance limit (Failed VMs still hold instances) is
         rejected whole, as the platform rejects it: nothing changes but the count of rejected
-        requests. Returns the operations started."""
+        requests. `zone` puts the VMs there instead of where zone balance would (a Replace
+        repair's). Returns the operations started."""
         if len(self.vms) + count > self.limit:
             self.counters.scale_outs_rejected += 1
             self.counters.vms_rejected += count
@@ -265,7 +277,7 @@ class ScaleSet:
         policy = self.policy if operation == "create" else P.ResiliencyPolicy()
         started = []
         for _ in range(count):
-            vm = self._new_vm()
+            vm = self._new_vm(zone)
             started.append(self._start(self.create(vm, operation, policy), vm))
         self._capacity_changed(before)
         return started
@@ -292,6 +304,8 @@ class ScaleSet:
             if vm.in_capacity:
                 vm.in_capacity = False
                 self.counting -= 1
+                if self.zoning is not None:
+                    self.zoning.leave_capacity(vm.zone, self.env.now)
             started.append(self._start(self.delete(vm, self.policy), vm))
         return started
 
@@ -308,9 +322,12 @@ class ScaleSet:
         self._capacity_changed(before)
 
     def _settle(self) -> None:
-        """Delete idle counted instances for the scale-in still owed (each carries the cause
-        of the scale-in that owed it)."""
-        chosen = self._idle()[:self.owed]
+        """Delete idle counted instances for the scale-in still owed (in a zone-spanning
+        scale set, from the zones that hold the most first; each carries the cause of the
+        scale-in that owed it)."""
+        idle = self._idle()
+        chosen = (self.zoning.scale_in_choice(idle, self.owed) if self.zoning is not None
+                  else idle[:self.owed])
         self.owed -= len(chosen)
         self._delete(chosen)
         for vm in chosen:  # not run yet: its first row will carry the cause set here
@@ -372,6 +389,9 @@ class ScaleSet:
                 self.samples.append(Sample(self.replication, self.name, grid[k], target,
                                            c[P.CREATING], c[P.SUCCEEDED], c[P.FAILED],
                                            c[P.DELETING], c[UNHEALTHY]))
+                if self.zoning is not None:
+                    self.samples.extend(self.zoning.samples(self.replication, self.name,
+                                                            grid[k]))
                 k += 1
             self.next_sample = k
 
@@ -387,13 +407,17 @@ def sample_grid(horizon: float, step: float) -> list[float]:
 
 
 def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.random.SeedSequence,
-                    replication: int, keep_events: bool = True
+                    replication: int, keep_events: bool = True,
+                    incidents: list[Incident] | None = None
                     ) -> tuple[list, list, dict, list[dict]]:
     """Simulate one replication of every scale set to the horizon.
 
     Returns (events, samples, fleet-wide summary row, one summary row per scale set). Scale
     set i draws from its own keyed stream, so adding a member does not move the others' draws.
+    `incidents` (default: drawn from `seed`) are shared by every scale set.
     """
+    incidents = draw_incidents(scenario, seed) if incidents is None else incidents
+    specs = list(scenario.faults.incidents)
     env = simpy.Environment()
     events: list = []
     samples: list = []
@@ -402,7 +426,9 @@ def run_replication(scenario: Scenario, faults: list[FaultModel], seed: np.rando
     scale_sets = []
     for i, (member, model) in enumerate(zip(members, faults)):
         own = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i))
-        ss = ScaleSet(env, member, model, AttemptDraws(own), replication, events, samples, fleet)
+        timeline = timeline_for(model, incidents, specs, tuple(member.scale_set.zones))
+        ss = ScaleSet(env, member, model, AttemptDraws(own), replication, events, samples,
+                      fleet, timeline)
         start_operations(ss, own)  # first, so they act before the timeline at a shared minute
         env.process(ss.timeline())
         scale_sets.append(ss)

@@ -236,12 +236,13 @@ class Bands:
         """One replication's samples as (times, array[scale set (+fleet), column, grid point])."""
         by_set: dict[str, list] = {n: [] for n in names if n != FLEET}
         for s in samples:
-            by_set[s.scale_set].append(s[3:])
+            if s.zone is None:  # the scale set's own rows (zone rows are for the time series)
+                by_set[s.scale_set].append(s[3:9])
         arrays = [np.array(rows, dtype=np.int32).T for rows in by_set.values()]
         if FLEET in names:
             arrays.append(sum(arrays))
         first = next(iter(by_set))
-        times = np.array([s.time_min for s in samples if s.scale_set == first])
+        times = np.array([s.time_min for s in samples if s.scale_set == first and s.zone is None])
         return times, np.stack(arrays)
 
     def add(self, times: np.ndarray, grids: np.ndarray) -> None:

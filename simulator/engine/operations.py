@@ -119,7 +119,7 @@ class Repairs:
         ss, c, action = self.ss, self.ss.counters, self.policy.repairAction
         if action == "Replace":
             with ss.caused_by("repair"), ss.one_capacity_change():
-                started = ss.scale_out(1)  # rejected whole at the instance limit
+                started = ss.scale_out(1, zone=vm.zone)  # rejected whole at the instance limit
                 if started:
                     started += ss.delete_instances([vm])
             if started:

@@ -27,13 +27,18 @@ class Event(NamedTuple):
     cause: Optional[str]  # what started the operation: timeline | autoscale | repair | cleanup
     # (None on a `health` row: a VM turning unhealthy is no operation)
     unhealthy: bool  # the VM's application health is Unhealthy after the event (until repaired)
+    zone: Optional[str]  # the VM's availability zone; None in a scale set without zones
 
 
 EVENT_COLUMNS: tuple[str, ...] = Event._fields
 
 
 class Sample(NamedTuple):
-    """The scale set's counts at one instant of the sampling grid (capacity time series)."""
+    """The scale set's counts at one instant of the sampling grid (capacity time series).
+
+    `zone` None is the whole scale set; a zone-spanning scale set adds one row per zone with
+    that zone's counts, its target being the zone's instances that count toward capacity.
+    """
 
     replication: int
     scale_set: str
@@ -44,6 +49,7 @@ class Sample(NamedTuple):
     Failed: int
     Deleting: int
     Unhealthy: int  # Succeeded (or Updating under a repair) but unhealthy: not usable
+    zone: Optional[str] = None
 
 
 SAMPLE_COLUMNS: tuple[str, ...] = Sample._fields

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.faults import FaultModel, replication_seeds
+from ..model.incidents import INCIDENT_COLUMNS, draw_incidents
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 from .batch_coverage import choose_engine
@@ -36,8 +37,10 @@ class SimulationResult:
     `summary` has one fleet-wide row per replication (for a single scale set, its own row),
     `scale_sets` one row per replication and scale set, `bands` the exact median and 90% band
     of the counts over time; `events` and `timeseries` (the per-replication samples) are empty
-    unless kept (events passed to `on_events` are not kept). `engine` is the engine that ran
-    ("simpy" or "batch"), `engine_note` why.
+    unless kept (events passed to `on_events` are not kept). `incidents` has one row per
+    random incident of every replication (INCIDENT_COLUMNS), empty for a scenario without
+    `[[faults.incidents]]`. `engine` is the engine that ran ("simpy" or "batch"),
+    `engine_note` why.
     """
 
     scenario: Scenario
@@ -48,6 +51,7 @@ class SimulationResult:
     timeseries: pd.DataFrame
     scale_sets: pd.DataFrame
     bands: pd.DataFrame
+    incidents: pd.DataFrame = field(default_factory=lambda: incidents_frame([]))
     engine: str = "simpy"
     engine_note: str = ""
 
@@ -62,6 +66,7 @@ class Chunk:
     samples: pd.DataFrame
     times: np.ndarray
     grids: np.ndarray | None  # (replication, scale set, column, grid point), folded into Bands
+    incidents: pd.DataFrame | None = None  # one row per incident (INCIDENT_COLUMNS)
     simpy_replications: list[int] = field(default_factory=list)  # batch left these to SimPy
 
 
@@ -74,10 +79,12 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
         return run_batch_chunk(scenario, seed, replications, keep_events, keep_timeseries)
     faults = [FaultModel(member) for member in scenario.members()]
     names = new_bands(scenario).names
-    rows, member_rows, events, samples, grids = [], [], [], [], []
+    rows, member_rows, events, samples, grids, incidents = [], [], [], [], [], []
     for r, ss in zip(replications, replication_seeds(seed, replications)):
         check_cancelled()
-        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events)
+        drawn = draw_incidents(scenario, ss)
+        incidents.extend(i.row(r) for i in drawn)
+        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events, drawn)
         rows.append(row)
         member_rows.extend(per_set)
         events.extend(ev)
@@ -88,8 +95,8 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     return Chunk(pd.DataFrame(rows),
                  pd.DataFrame(member_rows) if len(scenario.members()) > 1 else None,
                  events_frame(events),
-                 pd.DataFrame.from_records(samples, columns=list(SAMPLE_COLUMNS)),
-                 times, np.stack(grids))
+                 samples_frame(samples),
+                 times, np.stack(grids), incidents_frame(incidents))
 
 
 #: the most events simulate() and a sweep's cell keep in memory (about 100 bytes each as a
@@ -164,7 +171,9 @@ class Collector:
         return SimulationResult(self.scenario, self.seed, self.replications,
                                 _concat([c.events for c in ordered]), summary,
                                 _concat([c.samples for c in ordered]), scale_sets,
-                                self.bands.frame(), engine, note)
+                                self.bands.frame(),
+                                _concat([c.incidents for c in ordered if c.incidents is not None]
+                                        or [incidents_frame([])]), engine, note)
 
 
 #: which capacity samples a result keeps: all (True), none (False), or those at these minutes
@@ -339,12 +348,31 @@ def events_frame(rows: list) -> pd.DataFrame:
     return typed_events(pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS)))
 
 
+def samples_frame(rows: list) -> pd.DataFrame:
+    return typed_samples(pd.DataFrame.from_records(rows, columns=list(SAMPLE_COLUMNS)))
+
+
+def typed_samples(frame: pd.DataFrame) -> pd.DataFrame:
+    """The capacity samples' column types, whichever engine wrote them."""
+    return frame.astype({"zone": "string"})
+
+
 def typed_events(frame: pd.DataFrame) -> pd.DataFrame:
     """The event log's column types, whichever engine wrote it."""
-    for col in ("scale_set", "operation", "state", "error", "deletion_status", "cause"):
+    for col in ("scale_set", "operation", "state", "error", "deletion_status", "cause", "zone"):
         frame[col] = frame[col].astype("string")
     return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
                          "operation_id": "int64", "attempt": "int64"})
+
+
+def incidents_frame(rows: list) -> pd.DataFrame:
+    """incidents.parquet: one row per incident (replication, name, scope, zone, start_min,
+    end_min, severity); a zone only for a zonal incident."""
+    frame = pd.DataFrame.from_records(rows, columns=list(INCIDENT_COLUMNS))
+    for col in ("name", "scope", "zone"):
+        frame[col] = frame[col].astype("string")
+    return frame.astype({"replication": "int64", "start_min": "float64", "end_min": "float64",
+                         "severity": "float64"})
 
 
 def summary_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:

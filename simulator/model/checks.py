@@ -24,8 +24,9 @@ from .schema import (
 def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
     """Checks across fields: horizon, orchestration, instance limits, rates within windows."""
     if not sc.fleet:
-        return _member_problems(sc, "", "timing") + operations_problems(sc)
-    problems: list[tuple[str, str]] = operations_problems(sc)
+        return (_member_problems(sc, "", "timing") + operations_problems(sc)
+                + incident_problems(sc))
+    problems: list[tuple[str, str]] = operations_problems(sc) + incident_problems(sc)
     fields_set = sc.model_fields_set
     for key in ("scale_set", "timeline", "trace"):
         if key in fields_set:
@@ -42,6 +43,37 @@ def coherence_problems(sc: Scenario) -> list[tuple[str, str]]:
     for i, (member, spec) in enumerate(zip(sc.members(), sc.fleet)):
         problems += _member_problems(member, f"fleet.{i}.",
                                      f"fleet.{i}.timing" if spec.timing else "timing")
+    return problems
+
+
+def incident_problems(sc: Scenario) -> list[tuple[str, str]]:
+    """Random incidents: unique names, zonal ones need zones, a named zone must be one of the
+    region's, and with every scale set's base rates the listed rates may not sum past 1."""
+    problems: list[tuple[str, str]] = []
+    for i, m in enumerate(sc.fleet):
+        if m.faults is not None and m.faults.incidents:
+            problems.append((f"fleet.{i}.faults.incidents", "incidents are shared by the region: "
+                                                            "put them in the top-level [faults]"))
+    zones = sc.zones
+    names = [spec.name for spec in sc.faults.incidents]
+    for j, spec in enumerate(sc.faults.incidents):
+        where = f"faults.incidents.{j}"
+        if names.index(spec.name) != j:
+            problems.append((f"{where}.name", f"{spec.name!r} is used twice; expected unique "
+                                              "names (incidents.parquet tells them apart by it)"))
+        if spec.scope == "zone" and not zones:
+            problems.append((f"{where}.scope", "a zonal incident needs scale sets with zones "
+                                               "(scale_set.zones = [\"1\", \"2\", \"3\"])"))
+        elif spec.zone is not None and spec.zone not in zones:
+            problems.append((f"{where}.zone", f"{spec.zone!r} is not a zone of any scale set; "
+                                              f"expected one of {list(zones)}"))
+        for member in sc.members():
+            for op in ("create", "delete", "attach"):
+                total = math.fsum({**getattr(member.faults, op), **getattr(spec, op)}.values())
+                if total > 1 + 1e-9:
+                    problems.append((f"{where}.{op}",
+                                     f"with the base rates of scale set {member.scale_set.name!r} "
+                                     f"the probabilities sum to {total:g}; expected at most 1"))
     return problems
 
 

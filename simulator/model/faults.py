@@ -14,7 +14,7 @@ import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Protocol
 
 import numpy as np
 
@@ -43,17 +43,25 @@ class RateTable:
         return self.codes[i] if i < len(self.codes) else P.SUCCEEDED
 
 
+class RatesOverTime(Protocol):
+    """The rate tables of one replication that change with time and zone (`incidents`)."""
+
+    def rates(self, operation: str, at_min: float, zone: str | None) -> RateTable | None: ...
+
+
 class FaultModel:
     """The scenario's fault model: rates over time, durations per outcome, scripted attempts."""
 
     def __init__(self, scenario: Scenario):
         f, t = scenario.faults, scenario.timing
-        self._base = {op: RateTable.of(getattr(f, op)) for op in OPERATIONS}
-        self._windows = [
-            (w.start_min, w.end_min,
-             {op: RateTable.of({**getattr(f, op), **getattr(w, op)}) for op in OPERATIONS})
-            for w in f.windows
-        ]
+        #: the rates of each span as plain mappings: the base, then each fixed window's
+        self.base_rates = {op: dict(getattr(f, op)) for op in OPERATIONS}
+        self.window_rates = [{op: {**getattr(f, op), **getattr(w, op)} for op in OPERATIONS}
+                             for w in f.windows]
+        self.window_spans = [(w.start_min, w.end_min) for w in f.windows]
+        self._base = {op: RateTable.of(r) for op, r in self.base_rates.items()}
+        self._windows = [{op: RateTable.of(r) for op, r in rates.items()}
+                         for rates in self.window_rates]
         timeouts = {P.OS_PROVISIONING_TIMED_OUT: Fixed(value=scenario.os_provisioning_timeout_min),
                     P.VM_START_TIMED_OUT: Fixed(value=t.vm_start_timeout_min)}
         self._success = {"create": t.create_duration, "delete": t.delete_duration,
@@ -73,18 +81,28 @@ class FaultModel:
         #: every outcome an attempt can have (the batch engine's code arrays index into it)
         self._codes = tuple(sorted({P.SUCCEEDED, P.OS_PROVISIONING_TIMED_OUT}.union(
             *(t.codes for t in self._base.values()),
-            *(t.codes for _, _, ts in self._windows for t in ts.values()),
+            *(t.codes for ts in self._windows for t in ts.values()),
             (c for c, _ in self._scripted.values()))))
 
-    def rates(self, operation: str, at_min: float) -> RateTable:
-        """The rate table in force at a moment: the last window covering it wins."""
-        table = self._base[operation]
-        if not self._windows:
-            return table
-        for start, end, tables in self._windows:
+    def window_at(self, at_min: float) -> int:
+        """The fixed window in force at a moment (the last covering it wins), -1 for none."""
+        index = -1
+        for i, (start, end) in enumerate(self.window_spans):
             if start <= at_min < end:
-                table = tables[operation]
-        return table
+                index = i
+        return index
+
+    def rates(self, operation: str, at_min: float) -> RateTable:
+        """The rate table in force at a moment: the base, or the window in force."""
+        if not self._windows:
+            return self._base[operation]
+        i = self.window_at(at_min)
+        return self._base[operation] if i < 0 else self._windows[i][operation]
+
+    def rates_at(self, at_min: float) -> dict[str, dict[str, float]]:
+        """The rates in force at a moment as plain mappings, per operation."""
+        i = self.window_at(at_min)
+        return self.base_rates if i < 0 else self.window_rates[i]
 
     def duration(self, operation: str, outcome: str, u: float | np.ndarray) -> float | np.ndarray:
         ppf = self._ppf.get((operation, outcome))
@@ -97,9 +115,14 @@ class FaultModel:
         return ppf(u)
 
     def attempt(self, operation: str, vm: int, occurrence: int, attempt: int, at_min: float,
-                draws: "AttemptDraws") -> tuple[str, float]:
+                draws: "AttemptDraws", incidents: "RatesOverTime | None" = None,
+                zone: str | None = None) -> tuple[str, float]:
         """Outcome and duration of one attempt that starts at `at_min` (a create or attach
-        success slower than the OS provisioning timeout is that timeout)."""
+        success slower than the OS provisioning timeout is that timeout).
+
+        `incidents` is the replication's incident timeline (None: no incident can hit this
+        scale set); it answers with the rates in force in the VM's `zone`, or None outside
+        incidents."""
         scripted = self._scripted and (self._scripted.get((operation, vm, attempt, occurrence))
                                        or self._scripted.get((operation, vm, attempt, None)))
         u_outcome, u_duration = draws.uniforms(operation, vm, occurrence, attempt)
@@ -108,7 +131,10 @@ class FaultModel:
             if duration is None:
                 duration = self.duration(operation, outcome, u_duration)
         else:
-            outcome = self.rates(operation, at_min).outcome(u_outcome)
+            table = None if incidents is None else incidents.rates(operation, at_min, zone)
+            if table is None:
+                table = self.rates(operation, at_min)
+            outcome = table.outcome(u_outcome)
             duration = self.duration(operation, outcome, u_duration)
         return P.bounded_by_timeout(outcome, duration, self._timeout[operation])
 
@@ -120,9 +146,9 @@ class FaultModel:
         codes = self._codes
         code = np.zeros(len(vms), np.int64)  # index into codes
         window = np.zeros(len(vms), np.int64)  # 0: the base rates, i: window i-1 (last wins)
-        for i, (start, end, _) in enumerate(self._windows, start=1):
+        for i, (start, end) in enumerate(self.window_spans, start=1):
             window[(start <= at_min) & (at_min < end)] = i
-        tables = [self._base[operation]] + [t[operation] for _, _, t in self._windows]
+        tables = [self._base[operation]] + [t[operation] for t in self._windows]
         for i, rates in enumerate(tables):
             chosen = window == i if self._windows else slice(None)
             local = np.searchsorted(rates.cumulative, u_outcome[chosen], side="right")

@@ -38,6 +38,10 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
 #: (Azure's rule for scale-set names; for a scenario it keeps the output folder inside results/).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+#: An availability zone, as the REST `zones` array names it ("1", "2", "3").
+ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$", max_length=32)]
+MAX_ZONES = 16  # zones a scale set may list (an Azure region has three)
+MAX_INCIDENTS_PER_DAY = 1440.0  # an incident entry's arrivals per day: at most one a minute
 
 
 class ScenarioError(ValueError):
@@ -101,6 +105,15 @@ class ScaleSetSpec(_Strict):
     scale_in_policy: Literal["Default", "NewestVM", "OldestVM"] = "Default"
     resiliencyPolicy: ResiliencyPolicyBody = ResiliencyPolicyBody()
     automaticRepairsPolicy: AutomaticRepairsPolicy = AutomaticRepairsPolicy()
+    zones: list[ZoneName] = Field([], max_length=MAX_ZONES, description="availability zones, e.g. ['1', '2', '3']: "
+                                                  "new VMs are balanced across them")
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zones(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"zones {v} name a zone twice; expected distinct zones")
+        return v
 
     @property
     def instance_limit(self) -> int:
@@ -159,6 +172,27 @@ class FaultWindow(_RateTable):
         return self
 
 
+class IncidentSpec(_RateTable):
+    """Random incidents: Poisson arrivals, each lasting a random time, in the whole region or
+    in one zone; the listed codes take these rates (times a drawn severity) while it lasts."""
+
+    name: str = "incident"
+    rate_per_day: NonNegativeFloat = Field(le=MAX_INCIDENTS_PER_DAY,
+                                           description="Poisson arrivals per 1,440 minutes")
+    duration: Distribution
+    scope: Literal["region", "zone"] = "region"
+    zone: Optional[ZoneName] = Field(None, description="scope zone: this zone; default: drawn "
+                                                       "uniformly among the region's zones")
+    severity: Optional[Distribution] = Field(None, description="multiplies the incident's rates")
+
+    @model_validator(mode="after")
+    def _zone_needs_zonal_scope(self) -> "IncidentSpec":
+        if self.zone is not None and self.scope != "zone":
+            raise ValueError("zone is given only with scope = 'zone' (a regional incident hits "
+                             "every zone)")
+        return self
+
+
 class ScriptedFault(_Strict):
     """Pins the outcome of given attempts of a VM's operations, for exact regressions."""
 
@@ -178,6 +212,7 @@ class ScriptedFault(_Strict):
 
 class Faults(_RateTable):
     windows: list[FaultWindow] = []
+    incidents: list[IncidentSpec] = []
     scripted: list[ScriptedFault] = []
     health: Health = Health()
 
@@ -355,6 +390,11 @@ class Scenario(_Strict):
                 "scale_set": m.scale_set, "timeline": list(m.timeline), "trace": m.trace,
                 "faults": faults, "timing": m.timing or self.timing, "fleet": []}))
         return out
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """The region's zones: every zone a scale set declares, in order of first mention."""
+        return tuple(dict.fromkeys(z for m in (self.fleet or [self]) for z in m.scale_set.zones))
 
     def _limit_label(self) -> str:
         s = self.scale_set

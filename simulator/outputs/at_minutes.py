@@ -96,7 +96,10 @@ def report_minutes(scenario, at: Sequence[float] | None = None) -> list[float]:
 def _parts(ts: pd.DataFrame, per_scale_set: bool,
            order: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
     """(scale set, its samples) for each scale set (in `order`, then as found), then the
-    fleet's total; or the total alone."""
+    fleet's total; or the total alone. A zone-spanning scale set's zone rows are parts of its
+    own row and are left out."""
+    if "zone" in ts:
+        ts = ts[ts["zone"].isna()]
     names = list(dict.fromkeys([*order, *ts["scale_set"]])) if "scale_set" in ts else []
     counts = ["target", *STATES.values()]
     total = ts.groupby(["replication", "time_min"], as_index=False)[counts].sum()

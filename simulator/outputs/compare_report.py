@@ -30,6 +30,7 @@ from .at_minutes import at_markdown
 from .cost_report import compare_cost_lines
 from .estimates import CONFIDENCE, TIME_METRICS, fleet_series, time_to, with_derived
 from .figures import plot_compare_capacity
+from .tails import compare_tail_section
 from .formatting import (
     REL_TOL,
     _fmt,
@@ -229,6 +230,7 @@ def write_compare_report(a: "SimulationResult", b: "SimulationResult", labels: t
            "never reached it is censored at the horizon, and a percentile fewer runs reached "
            "reads *not reached*.", ""]
     md += _md_table(["", la, lb], _reaching(a, b))
+    md += compare_tail_section(a.summary, b.summary, labels)
     md += ["## Paired differences", "",
            f"Difference = {la} − {lb}, mean over replications of the per-replication difference, "
            f"{CONFIDENCE:.0%} paired t interval; next to it the interval a comparison of "

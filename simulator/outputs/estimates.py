@@ -118,8 +118,11 @@ def failure_rates(summary: pd.DataFrame) -> list[tuple[str, str, int, int, Inter
 def fleet_series(ts: pd.DataFrame) -> pd.DataFrame:
     """The counts summed over scale sets per replication and sample time (a fleet's total).
 
-    Every scale set samples on the same grid, so the sums line up exactly.
+    Every scale set samples on the same grid, so the sums line up exactly. Only the scale
+    sets' own rows are summed: a zone-spanning scale set's zone rows are parts of them.
     """
+    if "zone" in ts.columns:
+        ts = ts[ts["zone"].isna()]
     if "scale_set" not in ts.columns:
         return ts
     counts = [c for c in _COUNTS if c in ts.columns]
@@ -132,6 +135,12 @@ def _quantiles(values: Iterable[float]) -> np.ndarray:
     x = np.asarray(list(values), dtype=float)
     x = x[~np.isnan(x)]
     return np.quantile(x, _QUANTILES, method="inverted_cdf") if len(x) else np.full(3, np.nan)
+
+
+def never_as_inf(values: np.ndarray) -> np.ndarray:
+    """Times to a target, a run that never got there (NaN) as later than any time (+inf):
+    counted in percentiles, never dropped."""
+    return np.where(np.isnan(values), np.inf, values)
 
 
 def time_to(summary: pd.DataFrame, horizon: float,

@@ -24,6 +24,7 @@ from ..model import policy as P
 from ..model.operations import UNHEALTHY
 from .estimates import _quantiles
 from .formatting import numeric_key, short_key
+from .regional import incident_share
 
 #: the states a capacity figure draws, each in one colour everywhere
 STATE_STYLE = {P.SUCCEEDED: ("tab:green", "usable (Succeeded)"),
@@ -63,15 +64,35 @@ def _finish(axes, xlabel: str = "simulated minutes") -> None:
     axes[-1].set_xlabel(xlabel)
 
 
-def plot_capacity(bands: pd.DataFrame, runs: int, path: Path, title: str) -> Path:
+def _shade_incidents(ax, incidents: pd.DataFrame | None, times: np.ndarray,
+                     replications: int) -> list:
+    """Shade, behind the counts, the share of runs with a random incident under way; return
+    the legend handles to add to the axis' own."""
+    if incidents is None or incidents.empty:
+        return []
+    share = ax.twinx()
+    share.fill_between(times, 0, incident_share(incidents, times, replications), step="post",
+                       color="tab:grey", alpha=0.18, lw=0,
+                       label="runs with an incident under way (right axis)")
+    share.set_ylim(0, 1)
+    share.set_ylabel("share of runs under an incident")
+    ax.set_zorder(share.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    return share.get_legend_handles_labels()[0]
+
+
+def plot_capacity(bands: pd.DataFrame, runs: int, path: Path, title: str,
+                  incidents: pd.DataFrame | None = None) -> Path:
     """Usable VMs against the target above; Creating, Failed, Deleting (and Unhealthy, when a
-    run has any) below. Drawn from one scale set's (or the fleet's) rows of `result.bands`,
-    so a run needs no per-replication samples for it."""
+    run has any) below; behind the top panel, the share of runs under a random incident
+    (from `result.incidents`). Drawn from one scale set's (or the fleet's) rows of
+    `result.bands`, so a run needs no per-replication samples for it."""
     band = {column: pd.DataFrame({"p05": part["q05"].to_numpy(), "p50": part["q50"].to_numpy(),
                                   "p95": part["q95"].to_numpy()}, index=part["time_min"])
             for column, part in bands.groupby("column")}
     fig = Figure(figsize=(9, 6.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    shaded = _shade_incidents(top, incidents, band["target"].index.to_numpy(), runs)
     _draw_target(top, band["target"])
     panels = [(top, P.SUCCEEDED), (bottom, P.CREATING), (bottom, P.FAILED), (bottom, P.DELETING)]
     if UNHEALTHY in band and (bands.loc[bands["column"] == UNHEALTHY, "mean"] > 0).any():
@@ -82,6 +103,8 @@ def plot_capacity(bands: pd.DataFrame, runs: int, path: Path, title: str) -> Pat
     bottom.set_ylabel("VMs")
     top.set_title(f"{title}: VMs by state over time ({runs} runs)")
     _finish([top, bottom])
+    if shaded:
+        top.legend(handles=top.get_legend_handles_labels()[0] + shaded, fontsize=8, loc="best")
     return _save(fig, path)
 
 

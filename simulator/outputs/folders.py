@@ -43,7 +43,8 @@ OUTPUT_FILES = frozenset({
     "timeseries.parquet", "capacity.png", "time_to_target.png", "failure_rates.png",
     "compare.md", "compare.csv", "compare_capacity.png", "summary_a.csv", "summary_b.csv",
     "summary.parquet", "scale_sets.parquet", "sweep.md", "cells.csv", "at.csv", "matrix.md",
-    "matrix.csv", "matrix.png", "plan.md", "plan.csv", "plan.json", "plan.png"})
+    "matrix.csv", "matrix.png", "incidents.parquet", "incidents_a.parquet",
+    "incidents_b.parquet", "plan.md", "plan.csv", "plan.json", "plan.png"})
 #: The files of one sweep cell.
 CELL_FILES = frozenset({"cell.json", "summary.parquet", "scale_sets.parquet", "bands.parquet",
                         "events.parquet"})
@@ -264,18 +265,21 @@ def write_run(result, out_dir: Path, info: dict[str, Any], *, parquet: bool = Tr
     with atomic_dir(out_dir) as tmp:
         if parquet:
             result.events.to_parquet(tmp / "events.parquet", index=False)
-        fill_run(result, tmp, info, samples=parquet, **report)
+        fill_run(result, tmp, info, samples=parquet, parquet=parquet, **report)
     return Path(out_dir)
 
 
 def fill_run(result, folder: Path, info: dict[str, Any], *, samples: bool = True,
-             **report: Any) -> None:
+             parquet: bool = True, **report: Any) -> None:
     """Write all of a run's files but its event log into `folder`: that comes whole
-    (write_run) or as the run goes (event_log, for `vmss-sim run`); `report` goes to
-    `report.write_report` (e.g. `at`)."""
+    (write_run) or as the run goes (event_log, for `vmss-sim run`), and so do the samples
+    (`samples=False`: sample_log wrote them); `parquet=False` leaves out incidents.parquet
+    too (the gallery); `report` goes to `report.write_report` (e.g. `at`)."""
     from .report import write_report
     if samples:
         result.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
+    if parquet:
+        result.incidents.to_parquet(folder / "incidents.parquet", index=False)
     result.summary.to_csv(folder / "summary.csv", index=False)
     if len(result.scale_sets) > len(result.summary):
         result.scale_sets.to_csv(folder / "scale_sets.csv", index=False)
@@ -319,14 +323,17 @@ def sample_log(path: Path) -> contextlib.AbstractContextManager[Callable[[pd.Dat
     return parquet_log(path, pd.DataFrame(columns=list(SAMPLE_COLUMNS)))
 
 
-def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any],
-                  **report: Any) -> pd.DataFrame:
+def write_compare(a, b, labels: tuple[str, str], out_dir: Path, info: dict[str, Any], *,
+                  parquet: bool = True, **report: Any) -> pd.DataFrame:
     """Write both arms' summaries, the paired comparison and its report, atomically
-    (`report` goes to `compare_report.write_compare_report`, e.g. `at`)."""
+    (`parquet=False` leaves out the arms' incidents, as the gallery does; `report` goes to
+    `compare_report.write_compare_report`, e.g. `at`)."""
     from .compare_report import results_table, write_compare_report
     with atomic_dir(out_dir) as tmp:
         a.summary.to_csv(tmp / "summary_a.csv", index=False)
         b.summary.to_csv(tmp / "summary_b.csv", index=False)
+        for arm, r in (("a", a), ("b", b)) if parquet else ():
+            r.incidents.to_parquet(tmp / f"incidents_{arm}.parquet", index=False)
         table = results_table(a, b)
         table.to_csv(tmp / "compare.csv", index=False)
         write_compare_report(a, b, labels, tmp, table=table, **report)

@@ -46,7 +46,8 @@ def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICA
                   manifest(arms[0], seed=seed, replications=replications,
                            wall_time_s=time.perf_counter() - start, command="gallery compare",
                            labels=list(labels), arm_a_overrides=a_set, arm_b_overrides=b_set,
-                           **engine_record(a, b)))
+                           **engine_record(a, b)),
+                  parquet=False)
     entry = {"name": scenario.name, "question": _question(scenario.description),
              "labels": " vs ".join(labels)}
     if scenario.sweep is not None:

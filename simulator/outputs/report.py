@@ -36,6 +36,8 @@ from .estimates import (
     with_derived,
 )
 from .figures import plot_capacity, plot_failure_rates, plot_time_to_target
+from .regional import regional_section
+from .tails import tail_section
 from .formatting import (
     REL_TOL,
     RESOLUTION,
@@ -296,7 +298,7 @@ def write_report(result: "SimulationResult", out_dir: Path, *,
     rates = failure_rates(summary)
     whole = FLEET if len(sc.members()) > 1 else sc.members()[0].scale_set.name
     pngs = [plot_capacity(result.bands[result.bands["scale_set"] == whole], result.replications,
-                          out_dir / "capacity.png", title),
+                          out_dir / "capacity.png", title, result.incidents),
             plot_time_to_target([(f"{what}", nb.times[c]) for c, what in TIME_METRICS.items()
                                  if c in nb.times], out_dir / "time_to_target.png", title),
             plot_failure_rates(rates, out_dir / "failure_rates.png", title)]
@@ -316,6 +318,7 @@ def write_report(result: "SimulationResult", out_dir: Path, *,
     md += ["", f"(An interval counts as too wide when its half-width is over {REL_TOL:.0%} of "
                "the estimate and over the metric's resolution: half a VM, operation or minute, "
                "5 VM-minutes, half a percentage point.)", ""]
+    md += tail_section(summary)
 
     if fleet:
         md += ["## Per scale set", "", "Means per run with 95% intervals; time to target "
@@ -344,6 +347,8 @@ def write_report(result: "SimulationResult", out_dir: Path, *,
            "for another share).", ""]
     md += at_markdown(at_table(result.timeseries, default_minutes(sc), seed=result.seed,
                                per_scale_set=False))
+
+    md += regional_section(result)
 
     md += ["## Time to target capacity", "", "![time to target capacity](time_to_target.png)", ""]
     md += _md_table(["statistic", "target", "95% of target"], [

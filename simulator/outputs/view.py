@@ -66,5 +66,8 @@ def resiliency_view(events: pd.DataFrame, scenario: Scenario, at_min: float,
         }
         if uniform:
             resource["instanceId"] = str(row.vm)
+        zone = getattr(row, "zone", None)
+        if isinstance(zone, str):  # a zone-spanning scale set's VM, as ARM gives it
+            resource["zones"] = [zone]
         value.append(resource)
     return {"value": value}

@@ -236,6 +236,7 @@ class VmView:
     error: str | None  # the wire error code that left the VM Failed
     created_min: float
     changed_min: float
+    zone: str | None = None  # its availability zone, in a scale set with zones
 
 
 def scale_set_json(s: ScaleSetView, version: str) -> dict[str, Any]:
@@ -260,9 +261,10 @@ def vm_json(vm: VmView, scale_set_id: str, location: str, version: str, expand: 
         props["resilientVMDeletionStatus"] = vm.deletion_status
     if "instanceView" in expand:
         props["instanceView"] = instance_view(vm, timestamp)
-    return {"id": f"{scale_set_id}/virtualMachines/{vm.instance_id}", "name": vm.name,
+    body = {"id": f"{scale_set_id}/virtualMachines/{vm.instance_id}", "name": vm.name,
             "type": VM_TYPE, "location": location, "instanceId": vm.instance_id,
             "properties": props}
+    return body if vm.zone is None else {**body, "zones": [vm.zone]}
 
 
 def instance_view(vm: VmView, timestamp: Callable[[float], str]) -> dict[str, Any]:

@@ -119,7 +119,8 @@ class ScaleSetResource:
         current = P.deletion_status(self.engine.policy.delete_enabled)
         return VmView(self.instance_id(index), vm_name(self.name, index, self.uniform),
                       vm.state, shown_deletion_status(rec.status, current),
-                      rec.error if vm.state == P.FAILED else None, rec.created, rec.changed)
+                      rec.error if vm.state == P.FAILED else None, rec.created, rec.changed,
+                      vm.zone)
 
     def vms(self) -> list[VmView]:
         return [self.vm(i) for i in sorted(self.engine.vms)]
