@@ -223,3 +223,17 @@ def test_estimate_only_hides_the_bounds():
     iv = estimate_only(Interval(7.25, 6.0, 8.0, 3, "bootstrap"))
     assert not iv.has_bounds and iv.format() == "7.25" and str(iv) == "7.25"
     assert estimate_only(wilson_ci(1, 4)).format(scale=100, suffix="%") == "25%"
+
+
+def test_rounding_in_the_sums_is_not_shown_as_spread():
+    """Two engines may add the same VM-minutes in another order: 324,000 with a 1e-11 'spread'
+    printed as 324,000.000000, and a paired difference of 1e-11 as -0.000000."""
+    from simulator.analysis.stats import decimals_for, fmt_num
+    x = 324_000 * (1 + 3e-16)
+    assert fmt_num(x, decimals_for(x, 1e-11)) == "324,000"
+    d = -1.2e-11
+    assert fmt_num(d, decimals_for(d, 1.5e-11)) == "0"
+    assert fmt_num(-0.004, 2) == "0.00" and fmt_num(-0.006, 2) == "-0.01"
+    assert decimals_for(180_000.0, 0.0) == 0 and decimals_for(2.5, 0.0) == 2
+    assert decimals_for(10.0, 0.25) == 2 and decimals_for(10.0, 0.4) == 1  # real spreads
+    assert decimals_for(1e-3, 2e-9) == 6  # a real spread, capped at 6 decimals

@@ -36,14 +36,21 @@ ESTIMATE_ONLY = "estimate only"
 
 
 # --- numbers ---------------------------------------------------------------------------------
+#: a spread below this share of the value (and of 1) is rounding in the sums, not spread:
+#: the batch and SimPy engines may add the same VM-minutes in another order
+ROUNDING = 1e-9
+
+
 def decimals_for(x: float, spread: float) -> int:
     """Decimals that show `spread` (a half-width) to one significant digit, two when it starts
-    with 1 or 2 (so 0.4 -> 1 decimal, 0.25 -> 2), or `x` to three significant digits."""
-    if math.isfinite(spread) and spread > 0:
+    with 1 or 2 (so 0.4 -> 1 decimal, 0.25 -> 2), or `x` to three significant digits (a value
+    within rounding of a whole number, or of zero, shows none)."""
+    noise = ROUNDING * max(1.0, abs(x)) if math.isfinite(x) else 0.0
+    if math.isfinite(spread) and spread > noise:
         exp = math.floor(math.log10(spread))
         lead = spread / 10 ** exp
         return int(min(max(-exp + (1 if lead < 3 else 0), 0), 6))
-    if not math.isfinite(x) or x == int(x):
+    if not math.isfinite(x) or abs(x - round(x)) <= noise:
         return 0
     return int(min(max(2 - math.floor(math.log10(abs(x))), 0), 6))
 
@@ -54,7 +61,8 @@ def fmt_num(x: float, decimals: int) -> str:
         return "n/a"
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    return f"{x:,.{decimals}f}"
+    return f"{x:,.{decimals}f}".removeprefix("-") if round(x, decimals) == 0 \
+        else f"{x:,.{decimals}f}"
 
 
 @dataclass(frozen=True)

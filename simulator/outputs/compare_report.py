@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..analysis.stats import (
     MIN_RUNS,
+    ROUNDING,
     Interval,
     decimals_for,
     estimate_only,
@@ -160,8 +161,9 @@ def _paired_rows(table: pd.DataFrame) -> list[list[str]]:
         p = _paired(row)
         u = Interval(row.mean_a - row.mean_b, row.unpaired_low, row.unpaired_high, 0, "Welch t")
         u = u if p.has_bounds else estimate_only(u)
-        ratio = (p.half_width / u.half_width if p.has_bounds and u.half_width
-                 and not np.isnan(u.half_width) else math.nan)
+        noise = ROUNDING * max(1.0, abs(row.mean_a), abs(row.mean_b))  # no spread, only sums
+        ratio = (p.half_width / u.half_width if p.has_bounds and u.half_width > noise
+                 else math.nan)
         dec = decimals_for(p.estimate, p.half_width) if p.half_width > 0 else None
         val = (lambda x: _val(x, unit)) if unit == "share" or dec is None else (
             lambda x: fmt_num(x, dec))
