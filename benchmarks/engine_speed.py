@@ -22,7 +22,7 @@ def _engine_inputs(vms: int, reps: int):
 
 def run_engine(sc, faults, seeds, keep_events: bool = True) -> int:
     """Run the replications back to back; return the number of event rows."""
-    from simulator.engine.discrete_event import run_replication
+    from simulator.engine.replication import run_replication
     rows = 0
     for r, ss in enumerate(seeds):
         events, _, _, _ = run_replication(sc, faults, ss, r, keep_events)
@@ -54,7 +54,7 @@ def count_engine_schedule(sc, faults, seeds) -> list[dict]:
     """Per replication: the SimPy events the engine processed, by type, and its event rows
     (simpy.Environment is swapped for the counting subclass; this pass is not timed)."""
     import simpy
-    from simulator.engine.discrete_event import run_replication
+    from simulator.engine.replication import run_replication
     real, made = simpy.Environment, []
     simpy.Environment = counting_environment(made)
     try:

@@ -68,7 +68,7 @@ def _inputs(name: str, reps: int):
 
 
 def _run(sc, faults, seeds) -> int:
-    from simulator.engine.discrete_event import run_replication
+    from simulator.engine.replication import run_replication
     rows = 0
     for r, seed in enumerate(seeds):
         events, _, _, _ = run_replication(sc, faults, seed, r, True)

@@ -45,7 +45,7 @@ def _inputs(overrides: list[str], reps: int):
 
 
 def _run(sc, faults, seeds) -> int:
-    from simulator.engine.discrete_event import run_replication
+    from simulator.engine.replication import run_replication
     rows = 0
     for r, seed in enumerate(seeds):
         rows += len(run_replication(sc, faults, seed, r, True)[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import patch
 
-import simulator.engine.discrete_event as engine
+import simulator.engine.replication as engine  # where start_operations is called
 from simulator import simulate
 
 

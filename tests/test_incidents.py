@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from simulator import parse_scenario, simulate
-from simulator.engine.discrete_event import run_replication
-from simulator.engine.runner import events_frame
+from simulator.engine.replication import run_replication
+from simulator.engine.chunk import events_frame
 from simulator.model import zones as Z
 from simulator.model.faults import FaultModel, RateTable
 from simulator.model.incidents import (

@@ -15,7 +15,6 @@ what was expected; the CLI maps it to exit code 2.
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -15,7 +15,7 @@ from ..model import policy as P
 from ..model.distributions import Fixed, Lognormal
 from . import analytic as A
 from .stats import Interval
-from .validation import Case, mean, proportion
+from .case import Case, mean, proportion
 
 OS = P.OS_PROVISIONING_TIMED_OUT
 

@@ -12,8 +12,7 @@ numbers, so one replication gives 1000 independent creates.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,21 +21,11 @@ from ..engine.runner import SimulationResult, simulate
 from ..model import policy as P
 from ..model.distributions import Lognormal
 from . import analytic as A
-from .stats import Interval, mean_ci, wilson_ci
+from .case import LEVEL, Case, mean, proportion
+from .stats import Interval
 
-LEVEL = 0.99
 DEFAULT_SEED = 20240605
 VMS = 1000  # per replication: the Flexible orchestration instance limit
-
-
-# --- interval estimates (simulator.stats: Wilson for proportions, Student t for means) --------
-def proportion(k: int, n: int, level: float = LEVEL) -> Interval:
-    return wilson_ci(k, n, level)
-
-
-def mean(values: Any, level: float = LEVEL) -> Interval:
-    """Mean with a Student t interval (the observations must be independent)."""
-    return mean_ci(np.asarray(values, dtype=float), level)
 
 
 # --- statistics of a simulation --------------------------------------------------------------
@@ -51,7 +40,6 @@ def operations(events: pd.DataFrame, operation: str) -> pd.DataFrame:
                          "attempts": last["attempt"]}).reset_index()
 
 
-Statistic = Callable[[SimulationResult, float], Interval]
 
 
 def creates_failed(r: SimulationResult, level: float) -> Interval:
@@ -99,20 +87,6 @@ def delete_time(r: SimulationResult, level: float) -> Interval:
 
 
 # --- cases -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Case:
-    """A scenario, the statistic read off its simulation, and that statistic's exact value."""
-
-    name: str
-    description: str
-    scenario: Mapping[str, Any]
-    statistic: Statistic
-    exact: float
-    replications: int = 20
-    #: plausible wrong answers (off by one retry, ...) the comparison must reject
-    wrong: Mapping[str, float] = field(default_factory=dict)
-
-
 def _policy(create: bool, delete: bool) -> dict[str, Any]:
     return {"resilientVMCreationPolicy": {"enabled": create},
             "resilientVMDeletionPolicy": {"enabled": delete}}

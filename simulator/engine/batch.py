@@ -35,7 +35,7 @@ from .batch_scale_set import BatchScaleSet
 from .discrete_event import sample_grid
 from .metrics import BAND_COLUMNS
 from .records import SAMPLE_COLUMNS
-from .runner import Chunk, events_frame, run_chunk, samples_frame, typed_events, typed_samples
+from .chunk import Chunk, events_frame, samples_frame, simpy_chunk, typed_events, typed_samples
 
 TIMELINE = "timeline"  # the events' `cause` of an operation the timeline asked for
 VM_REPLICATIONS = 1 << 17  # VMs x replications computed together (memory grows with it)
@@ -66,8 +66,8 @@ def run_batch_chunk(scenario: Scenario, seed: int, replications: list[int], keep
     chunk = _merge(parts) if len(parts) > 1 else parts[0]
     if chunk.simpy_replications:
         chunk = _merge([_without(chunk, chunk.simpy_replications),
-                        run_chunk(scenario, seed, chunk.simpy_replications, keep_events,
-                                  keep_timeseries, engine="simpy")], chunk.simpy_replications)
+                        simpy_chunk(scenario, seed, chunk.simpy_replications, keep_events,
+                                    keep_timeseries)], chunk.simpy_replications)
     return chunk
 
 

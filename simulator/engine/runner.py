@@ -19,15 +19,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..model.faults import FaultModel, replication_seeds
-from ..model.incidents import INCIDENT_COLUMNS, draw_incidents
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 from .batch_coverage import choose_engine
-from .discrete_event import run_replication
-from .metrics import Bands
-from .pool import check_cancelled, local_pool
-from .records import EVENT_COLUMNS, SAMPLE_COLUMNS
+from .chunk import Chunk, events_frame, incidents_frame, new_bands, simpy_chunk
+from .pool import local_pool
 
 
 @dataclass(frozen=True)
@@ -56,20 +52,6 @@ class SimulationResult:
     engine_note: str = ""
 
 
-@dataclass
-class Chunk:
-    """What one worker returns for a run of replications: compact frames and count grids."""
-
-    summary: pd.DataFrame
-    scale_sets: pd.DataFrame | None  # None for a single scale set: its rows are the summary
-    events: pd.DataFrame  # framed in the worker: far cheaper to send than tuples
-    samples: pd.DataFrame
-    times: np.ndarray
-    grids: np.ndarray | None  # (replication, scale set, column, grid point), folded into Bands
-    incidents: pd.DataFrame | None = None  # one row per incident (INCIDENT_COLUMNS)
-    simpy_replications: list[int] = field(default_factory=list)  # batch left these to SimPy
-
-
 def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_events: bool,
               keep_timeseries: bool, engine: str = "auto") -> Chunk:
     """Run some replications of a scenario (in whatever process this is called) on `engine`
@@ -77,26 +59,7 @@ def run_chunk(scenario: Scenario, seed: int, replications: list[int], keep_event
     if choose_engine(scenario, engine, keep_events)[0] == "batch":
         from .batch import run_batch_chunk
         return run_batch_chunk(scenario, seed, replications, keep_events, keep_timeseries)
-    faults = [FaultModel(member) for member in scenario.members()]
-    names = new_bands(scenario).names
-    rows, member_rows, events, samples, grids, incidents = [], [], [], [], [], []
-    for r, ss in zip(replications, replication_seeds(seed, replications)):
-        check_cancelled()
-        drawn = draw_incidents(scenario, ss)
-        incidents.extend(i.row(r) for i in drawn)
-        ev, sm, row, per_set = run_replication(scenario, faults, ss, r, keep_events, drawn)
-        rows.append(row)
-        member_rows.extend(per_set)
-        events.extend(ev)
-        times, grid = Bands.grid(sm, names)
-        grids.append(grid)
-        if keep_timeseries:
-            samples.extend(sm)
-    return Chunk(pd.DataFrame(rows),
-                 pd.DataFrame(member_rows) if len(scenario.members()) > 1 else None,
-                 events_frame(events),
-                 samples_frame(samples),
-                 times, np.stack(grids), incidents_frame(incidents))
+    return simpy_chunk(scenario, seed, replications, keep_events, keep_timeseries)
 
 
 #: the most events simulate() and a sweep's cell keep in memory (about 100 bytes each as a
@@ -189,10 +152,6 @@ def kept_samples(samples: pd.DataFrame, keep: KeepSamples) -> pd.DataFrame:
     t = samples["time_min"].to_numpy()[:, None]
     at = (np.abs(t - minutes[None, :]) <= 1e-9 * np.maximum(1.0, np.abs(minutes))).any(axis=1)
     return samples[at].reset_index(drop=True)
-
-
-def new_bands(scenario: Scenario) -> Bands:
-    return Bands({m.scale_set.name: m.scale_set.instance_limit for m in scenario.members()})
 
 
 def chunks(replications: Iterable[int], workers: int, per_worker: int = 4,
@@ -342,37 +301,6 @@ def simulate(scenario: Scenario | Mapping[str, Any], *, replications: int = 1, s
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-
-
-def events_frame(rows: list) -> pd.DataFrame:
-    return typed_events(pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS)))
-
-
-def samples_frame(rows: list) -> pd.DataFrame:
-    return typed_samples(pd.DataFrame.from_records(rows, columns=list(SAMPLE_COLUMNS)))
-
-
-def typed_samples(frame: pd.DataFrame) -> pd.DataFrame:
-    """The capacity samples' column types, whichever engine wrote them."""
-    return frame.astype({"zone": "string"})
-
-
-def typed_events(frame: pd.DataFrame) -> pd.DataFrame:
-    """The event log's column types, whichever engine wrote it."""
-    for col in ("scale_set", "operation", "state", "error", "deletion_status", "cause", "zone"):
-        frame[col] = frame[col].astype("string")
-    return frame.astype({"replication": "int64", "time_min": "float64", "vm": "int64",
-                         "operation_id": "int64", "attempt": "int64"})
-
-
-def incidents_frame(rows: list) -> pd.DataFrame:
-    """incidents.parquet: one row per incident (replication, name, scope, zone, start_min,
-    end_min, severity); a zone only for a zonal incident."""
-    frame = pd.DataFrame.from_records(rows, columns=list(INCIDENT_COLUMNS))
-    for col in ("name", "scope", "zone"):
-        frame[col] = frame[col].astype("string")
-    return frame.astype({"replication": "int64", "start_min": "float64", "end_min": "float64",
-                         "severity": "float64"})
 
 
 def summary_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:

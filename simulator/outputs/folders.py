@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..analysis.observed_log import event_column_problem
 from ..engine.records import EVENT_COLUMNS, SAMPLE_COLUMNS
-from ..engine.runner import events_frame
+from ..engine.chunk import events_frame
 from ..model.loading import parse_scenario
 from ..model.schema import Scenario
 
