@@ -94,3 +94,37 @@ def test_no_module_is_much_over_400_lines() -> None:
     long = {str(p.relative_to(PACKAGE)): n for p in MODULES
             if (n := len(p.read_text().splitlines())) > 450}
     assert not long, f"one job per file: split {long}"
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the package's modules it imports (at the top or inside a function)."""
+    names = {_module_name(p) for p in MODULES}
+    graph: dict[str, set[str]] = {}
+    for path in MODULES:
+        targets = set()
+        for _, target in _module_imports(path):
+            while target and target not in names:  # `from .x import name` names a module's name
+                target = target.rpartition(".")[0]
+            if target and target != "simulator":
+                targets.add(target)
+        graph[_module_name(path)] = targets - {_module_name(path)}
+    return graph
+
+
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One circle of imports, or None: a house a newcomer can read from the ground up."""
+    import graphlib
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as err:
+        return list(err.args[1])
+    return None
+
+
+def test_no_modules_import_each_other() -> None:
+    assert _circle(_graph()) is None, f"an import circle: {' -> '.join(_circle(_graph()))}"
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
+    assert _circle({"a": {"b"}, "b": set()}) is None
