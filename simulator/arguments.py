@@ -250,6 +250,9 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]]
                    help="do not look for incidents (periods of raised rates)")
     p.add_argument("--alpha", type=probability, default=0.01,
                    help="chance of a false incident over the whole log (default 0.01)")
+    p.add_argument("--scale-set", metavar="NAME",
+                   help="only this scale set of a fleet's events.parquet (one fragment holds "
+                        "one timeout: a fleet of Linux and Windows is calibrated set by set)")
     p.set_defaults(func=commands["calibrate"])
 
     p = sub.add_parser("gallery", help="regenerate results/: every bundled scenario's report, "

@@ -113,8 +113,11 @@ def _check_engine(args: argparse.Namespace, *scenarios, keep_events: bool = True
     """Before any work: `--engine batch` on a scenario the batch engine does not cover is
     refused here (EngineError, exit 2), naming the feature. Returns the first scenario's
     `engine` and `engine_note` for its manifest."""
-    from .engine.batch_coverage import choose_engine
-    chosen = [choose_engine(scenario, args.engine, keep_events) for scenario in scenarios]
+    from .engine.batch_coverage import EngineError, choose_engine
+    try:
+        chosen = [choose_engine(scenario, args.engine, keep_events) for scenario in scenarios]
+    except EngineError as err:
+        raise EngineError(f"{args.file}: {err}") from None
     return dict(zip(("engine", "engine_note"), chosen[0]))
 
 
@@ -326,11 +329,13 @@ def _cmd_validate_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .analysis.calibrate import SIGNATURE, calibrate, to_toml
+    from .analysis.calibrate import SIGNATURE, calibrate, only_scale_set, to_toml
     from .analysis.observed_log import read_log
     from .outputs.folders import atomic_write, check_output_file
     out = check_output_file(Path(args.out), SIGNATURE) if args.out else None
-    fragment = to_toml(calibrate(read_log(args.log), incidents=args.incidents, alpha=args.alpha),
+    log = read_log(args.log)
+    log = only_scale_set(log, args.scale_set) if args.scale_set else log
+    fragment = to_toml(calibrate(log, incidents=args.incidents, alpha=args.alpha),
                        durations=args.durations)
     if out:
         print(f"wrote {atomic_write(out, fragment)}")

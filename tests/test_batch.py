@@ -387,6 +387,7 @@ def test_batch_on_a_scenario_with_operations_exits_2_naming_them(tmp_path, capsy
         assert main([command, *args, *extra]) == 2
         err = capsys.readouterr().err
         assert "automatic instance repairs" in err and "autoscale feedback" in err, err
+        assert err.startswith(f"error: {args[0]}: "), err  # the file, as every exit 2 names it
         assert "Traceback" not in err and not out.exists()
 
 

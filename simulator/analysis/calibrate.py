@@ -69,6 +69,47 @@ def _check_codes(df: pd.DataFrame, source: str) -> None:
                                    f"{detail}") from None
 
 
+#: logged durations of one timeout code further apart than this ratio are different timeouts
+#: (a Linux and a Windows scale set: 8 and 20 minutes), not one timeout measured with jitter
+TIMEOUT_SPREAD = 1.25
+
+
+def _check_timeouts(df: pd.DataFrame, source: str) -> None:
+    """One fragment has one OS provisioning (and one VM start) timeout: a log whose timeouts
+    of a code differ is several populations, and pooling them would explain the shorter
+    timeouts as slow successes of the longer one (a rate of 0). Refuse it, and say how to
+    split it."""
+    for code, key in _TIMEOUT_KEYS.items():
+        d = df.loc[(df["outcome"] == code) & df["operation"].isin(["create", "attach"]),
+                   "duration_min"].to_numpy(dtype=float)
+        d = d[d > 0]
+        if len(d) and d.max() > TIMEOUT_SPREAD * d.min():
+            sets = ""
+            if "scale_set" in df:
+                by = df[df["outcome"] == code].groupby("scale_set")["duration_min"].median()
+                sets = " (" + ", ".join(f"{n}: {v:g} min" for n, v in by.items()) + ")"
+            raise CalibrationError(
+                f"{source}: {code} attempts last from {d.min():g} to {d.max():g} minutes"
+                f"{sets}: several {key} values, e.g. Linux and Windows scale sets, which one "
+                "fragment cannot hold; calibrate one population at a time"
+                + (" (--scale-set NAME)" if sets else " (split the log)"))
+
+
+def only_scale_set(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The attempts of one scale set of a fleet's log (`calibrate --scale-set`)."""
+    source = str(df.attrs.get("source", "<log>"))
+    if "scale_set" not in df:
+        raise CalibrationError(f"{source}: --scale-set {name!r}, but the log has no scale_set "
+                               "column; expected a fleet's events.parquet")
+    names = sorted(map(str, pd.unique(df["scale_set"])))
+    if name not in names:
+        raise CalibrationError(f"{source}: no scale set {name!r} in the log; expected one of "
+                               f"{', '.join(names)}")
+    out = df[df["scale_set"] == name].reset_index(drop=True)
+    out.attrs["source"] = f"{source} (scale set {name})"
+    return out
+
+
 def calibrate(log_df: pd.DataFrame, level: float = 0.95, *, incidents: bool = True,
               alpha: float = 0.01, gap_min: float = 10.0) -> Calibration:
     """Estimate per-attempt error probabilities and duration distributions from a log.
@@ -82,6 +123,7 @@ def calibrate(log_df: pd.DataFrame, level: float = 0.95, *, incidents: bool = Tr
     source = str(log_df.attrs.get("source", "<log>"))
     df = log_df if "duration_min" in log_df.columns else check_attempts(log_df, source)
     _check_codes(df[~df["censored"]], source)
+    _check_timeouts(df[~df["censored"]], source)
     found, exposure = detect(df, alpha=alpha, gap_min=gap_min) if incidents else ([], 0.0)
     base = df[~inside(df, found)] if found else df
     attempts, censored, rates, durations = fit_attempts(base, level)

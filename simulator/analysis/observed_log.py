@@ -166,6 +166,7 @@ def _events_to_attempts(ev: pd.DataFrame, source: str, unit: str) -> pd.DataFram
                                                                 pairs["index_e"])],
         "replication": pairs["replication"].to_numpy(),
         **({"zone": pairs["zone_s"].to_numpy()} if "zone_s" in pairs else {}),
+        **({"scale_set": pairs["scale_set"].to_numpy()} if "scale_set" in pairs else {}),
     })
 
 
@@ -217,8 +218,9 @@ def check_attempts(df: pd.DataFrame, source: str) -> pd.DataFrame:
                         "duration_min": times["end_min"] - times["start_min"], "row": rows,
                         "replication": (df["replication"].to_numpy() if "replication" in df
                                         else np.zeros(len(df), dtype=int))})
-    if "zone" in df:
-        out["zone"] = df["zone"].to_numpy()
+    for col in ("zone", "scale_set"):
+        if col in df:
+            out[col] = df[col].to_numpy()
     out["censored"] = out["outcome"].isin(CENSORED_OUTCOMES).to_numpy()
     if out["censored"].all():
         raise CalibrationError(f"{source}: no complete attempts (all were cut off by the "
@@ -232,8 +234,8 @@ def read_log(path: str | Path) -> pd.DataFrame:
 
     Columns: operation, start_min, end_min, outcome, duration_min (how long it ran, to its
     cut for a cut-off one), censored (cut off: outcome unseen), replication (the timeline),
-    row (where the attempt came from in the file, for error messages), and zone when the log
-    has one. `attrs["source"]` is the path.
+    row (where the attempt came from in the file, for error messages), and zone and scale_set
+    when the log has them. `attrs["source"]` is the path.
     """
     path = Path(path)
     raw, unit = _read_table(path)

@@ -235,6 +235,11 @@ def resolve_target(scenario: Scenario, goal: Goal, replications: int) -> Target:
         raise PlanError("--scale-in-after", f"minute {goal.scale_in_min:g} is before the goal "
                                             f"minute {goal.by_min:g}; expected the buffer kept "
                                             "at least until then")
+    if goal.scale_in_min > horizon:
+        raise PlanError("--scale-in-after", f"minute {goal.scale_in_min:g} is beyond the horizon "
+                                            f"({horizon:g} min); expected a minute up to it: the "
+                                            "Failed VMs and the shortfall are priced up to the "
+                                            "horizon, and so is the buffer")
     need = min_replications(goal.confidence, goal.interval_confidence)
     if replications < need:
         raise PlanError("--replications", f"{replications}: even if every run met the goal, the "

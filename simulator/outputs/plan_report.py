@@ -18,9 +18,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis.planning import ArmPlan, Plan, Point, best_wilson_low, percent
-from ..analysis.stats import Interval, mean_ci
+from ..analysis.stats import Interval
 from .cost_report import money, money_text
-from .estimates import CONFIDENCE
+from .estimates import levels
 from .folders import atomic_dir, atomic_write
 from .formatting import _count, _md_table, _pct, _quote
 
@@ -56,7 +56,8 @@ def answer(plan: Plan, arm: ArmPlan) -> list[str]:
     rec, est = arm.point(arm.request_recommended), arm.point(arm.request_estimate)
     if rec is not None:
         first = (f"**{arm.label}: request {rec.request:,} VMs** (a buffer of "
-                 f"{rec.request - g.capacity:,}). This is the recommendation: the smallest "
+                 f"{_count(plan.buffer_vms(rec))} at minute {g.by_min:g}). This is the "
+                 "recommendation: the smallest "
                  f"request whose {g.interval_confidence:.0%} Wilson lower bound on {what} "
                  f"reaches {c}; there {_p(rec)}.")
     else:
@@ -104,8 +105,9 @@ def buffer_saved(plan: Plan) -> int | None:
 def costs(plan: Plan, point: Point) -> dict[str, Any]:
     """VM-minutes (means; Failed and shortfall with their 95% intervals) and their money."""
     cost = plan.scenario.cost
-    failed = mean_ci(point.failed_vm_minutes, CONFIDENCE)
-    short = mean_ci(point.shortfall_vm_minutes, CONFIDENCE)
+    frame = pd.DataFrame({"failed": point.failed_vm_minutes, "short": point.shortfall_vm_minutes})
+    ivs = levels(frame, ["failed", "short"], plan.seed)  # the bootstrap `run` reports with
+    failed, short = ivs["failed"], ivs["short"]
     out: dict[str, Any] = {"buffer_vms": plan.buffer_vms(point),
                            "buffer_vm_minutes": plan.buffer_vm_minutes(point),
                            "failed_vm_minutes": failed, "shortfall_vm_minutes": short}
