@@ -261,3 +261,14 @@ def test_a_log_mixing_timeouts_is_refused_and_calibrated_scale_set_by_scale_set(
     assert main(["calibrate", str(path), "--scale-set", "mac"]) == 2
     assert "no scale set 'mac' in the log; expected one of linux, windows" in \
         capsys.readouterr().err
+
+
+def test_exposure_reaches_back_by_the_incidents_mean_duration():
+    """An incident that began before a stretch of attempts and overlaps it is seen too, so a
+    stretch [a, b] exposes [a - lead, b]; overlapping reaches merge, minute 0 is the floor."""
+    from simulator.analysis.incident_detection import exposure_minutes
+    log = pd.DataFrame({"replication": [0, 0, 0, 0, 0, 0, 1, 1],
+                        "start_min": [0, 10, 20, 200, 210, 500, 100, 130]})
+    assert exposure_minutes(log) == 20 + 10 + 0 + 30  # the stretches alone
+    assert exposure_minutes(log, 30) == 20 + 40 + 30 + 60
+    assert exposure_minutes(log, 300) == 500 + 130  # every reach merges, from minute 0

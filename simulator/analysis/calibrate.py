@@ -124,10 +124,10 @@ def calibrate(log_df: pd.DataFrame, level: float = 0.95, *, incidents: bool = Tr
     df = log_df if "duration_min" in log_df.columns else check_attempts(log_df, source)
     _check_codes(df[~df["censored"]], source)
     _check_timeouts(df[~df["censored"]], source)
-    found, exposure = detect(df, alpha=alpha, gap_min=gap_min) if incidents else ([], 0.0)
+    found = detect(df, alpha=alpha, gap_min=gap_min) if incidents else []
     base = df[~inside(df, found)] if found else df
     attempts, censored, rates, durations = fit_attempts(base, level)
-    fit = fit_incidents(df, found, exposure, rates, alpha=alpha, level=level) if found else None
+    fit = fit_incidents(df, found, rates, alpha=alpha, level=level) if found else None
     return Calibration(source, attempts, tuple(rates), durations, level, censored, fit)
 
 

@@ -28,8 +28,9 @@ Method: a CUSUM change-point test (Page 1954) on each attempt's log-likelihood r
 Periods of all codes and operations of a timeline that overlap or lie less than `gap_min`
 apart merge into one incident; an edge lies midway between the failing attempt and its
 neighbour, so a duration is short by about (1 - p1) / p1 attempt spacings at each end. The
-fitted `[[faults.incidents]]` entry takes: rate_per_day = incidents / days of log with
-attempts (Garwood's exact Poisson interval), the incidents' durations (lognormal or fixed),
+fitted `[[faults.incidents]]` entry takes: rate_per_day = incidents / days in which an
+incident could have started and been seen (the stretches of log with attempts, each reaching
+back by the incidents' mean duration; Garwood's exact Poisson interval), the incidents' durations (lognormal or fixed),
 and the rates of the attempts that started inside incidents (censored-likelihood estimates,
 as for the base rates), for each code whose rate there is detectably above its base. Scope is
 "region": zones are not attributed.
@@ -130,20 +131,33 @@ def _edges(times: np.ndarray, first: int, last: int) -> tuple[float, float]:
     return float(start), float(end)
 
 
-def exposure_minutes(attempts: pd.DataFrame) -> float:
-    """Minutes of log with attempts: gaps between consecutive attempt starts of a timeline,
-    those over EXPOSURE_GAP_MIN left out."""
+def exposure_minutes(attempts: pd.DataFrame, lead: float = 0.0) -> float:
+    """Minutes in which an incident could have started and been seen.
+
+    The log "with attempts" is made of stretches of attempt starts no more than
+    EXPOSURE_GAP_MIN apart. An incident is seen when it overlaps a stretch, so one that began
+    up to its duration before a stretch counts too: each stretch [a, b] is taken as
+    [a - lead, b] (`lead`: the incidents' mean duration; minute 0 is the earliest start), and
+    the union of those is the exposure. Without `lead` a log of short bursts (a scale-out a
+    day) would divide every incident it overlapped by the bursts alone, and the rate per day
+    would come out several times too high."""
     total = 0.0
     for _, part in attempts.groupby("replication", sort=False):
-        gaps = np.diff(np.sort(part["start_min"].to_numpy()))
-        total += float(gaps[gaps <= EXPOSURE_GAP_MIN].sum())
+        t = np.sort(part["start_min"].to_numpy(dtype=float))
+        breaks = np.flatnonzero(np.diff(t) > EXPOSURE_GAP_MIN)
+        starts, ends = t[np.r_[0, breaks + 1]], t[np.r_[breaks, len(t) - 1]]
+        starts = np.maximum(starts - lead, 0.0)
+        reach = np.maximum.accumulate(ends)  # stretches are in order: merge overlaps
+        new = np.r_[True, starts[1:] > reach[:-1]]
+        first = starts[new]
+        last = np.r_[reach[np.flatnonzero(new)[1:] - 1], reach[-1]]
+        total += float((last - first).sum())
     return total
 
 
 def detect(attempts: pd.DataFrame, *, alpha: float = 0.01, gap_min: float = 10.0,
-           rounds: int = 10) -> tuple[list[Incident], float]:
-    """Incidents in an attempt log (`observed_log.read_log`'s frame) and the minutes of log
-    with attempts (the exposure a rate per day divides by)."""
+           rounds: int = 10) -> list[Incident]:
+    """Incidents in an attempt log (`observed_log.read_log`'s frame)."""
     complete = attempts[~attempts["censored"]].sort_values(["replication", "start_min"],
                                                            kind="stable")
     streams: dict[tuple[str, str], list[tuple[object, np.ndarray, np.ndarray]]] = {}
@@ -183,7 +197,7 @@ def detect(attempts: pd.DataFrame, *, alpha: float = 0.01, gap_min: float = 10.0
                 start, end = _edges(times, a, b)
                 periods.append(Period(timeline, start, end, op, code, b + 1 - a,
                                       int(hits[a:b + 1].sum()), p0, score))
-    return merge(periods, gap_min), exposure_minutes(attempts)
+    return merge(periods, gap_min)
 
 
 def merge(periods: list[Period], gap: float = 0.0) -> list[Incident]:
@@ -231,12 +245,13 @@ class IncidentFit:
     level: float
 
 
-def fit_incidents(attempts: pd.DataFrame, incidents: list[Incident], exposure_min: float,
-                  base: list[RateEstimate], *, alpha: float, level: float) -> IncidentFit:
+def fit_incidents(attempts: pd.DataFrame, incidents: list[Incident], base: list[RateEstimate],
+                  *, alpha: float, level: float) -> IncidentFit:
     """Rate per day, durations and in-incident rates of the incidents found. A code joins the
     entry when a period was found for it, or when its in-incident interval lies above its base
     rate (an incident raises several codes at once; some are too rare to be found alone)."""
     _, _, rates, _ = fit_attempts(attempts[inside(attempts, incidents)], level)
+    exposure_min = exposure_minutes(attempts, float(np.mean([i.duration_min for i in incidents])))
     raised = {(p.operation, p.code) for inc in incidents for p in inc.periods}
     base_p = {(r.operation, r.code): r.p for r in base}
     kept = tuple(r for r in rates if (r.operation, r.code) in raised
@@ -251,7 +266,9 @@ def incident_toml(fit: IncidentFit, kind: str = "lognormal", listed: int = 20) -
     """The fitted entry as TOML lines, the incidents found listed in comments."""
     pct = f"{fit.level:.0%}"
     days = fit.exposure_min / MINUTES_PER_DAY
-    lines = [f"# Incidents: {len(fit.incidents)} found in {days:.3g} days of log with attempts: "
+    lines = [f"# Incidents: {len(fit.incidents)} found in {days:.3g} days in which one could "
+             "have started and been seen (the log with attempts, each stretch reaching back by "
+             "the incidents' mean duration): "
              "periods where a code's rate rose above its baseline (CUSUM change-point test "
              f"on each attempt's likelihood ratio, false-alarm chance at most {fit.alpha:g} "
              "over the whole log). Base rates above are from the attempts outside them."]
