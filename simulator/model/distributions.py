@@ -192,3 +192,10 @@ Distribution = Annotated[
     BeforeValidator(_number_is_fixed),
     Field(discriminator="kind"),
 ]
+#: a distribution that may be left out: None inside the union, so that pydantic still picks
+#: the branch by `kind` (as Optional[Distribution] it tried every branch and reported all)
+OptionalDistribution = Annotated[
+    Union[Fixed, Exponential, Lognormal, Empirical, None],
+    BeforeValidator(_number_is_fixed),
+    Field(discriminator="kind"),
+]

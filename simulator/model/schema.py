@@ -30,7 +30,7 @@ from pydantic import (
 
 from . import policy as P
 from .cost import Cost
-from .distributions import Distribution, Fixed, Lognormal
+from .distributions import Distribution, Fixed, Lognormal, OptionalDistribution
 from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
 from .tables import StrictTable
 
@@ -183,7 +183,7 @@ class IncidentSpec(_RateTable):
     scope: Literal["region", "zone"] = "region"
     zone: Optional[ZoneName] = Field(None, description="scope zone: this zone; default: drawn "
                                                        "uniformly among the region's zones")
-    severity: Optional[Distribution] = Field(None, description="multiplies the incident's rates")
+    severity: OptionalDistribution = Field(None, description="multiplies the incident's rates")
 
     @model_validator(mode="after")
     def _zone_needs_zonal_scope(self) -> "IncidentSpec":

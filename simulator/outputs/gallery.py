@@ -29,6 +29,7 @@ def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICA
     from ..model.overrides import compare_arms
     from .folders import engine_record, manifest, write_compare, write_run
     scenario = load_scenario(path)
+    replications = replications_for(scenario, replications)
     start = time.perf_counter()
     result = simulate(scenario, replications=replications, seed=seed, workers=workers,
                       progress=progress, engine=engine)
@@ -55,6 +56,16 @@ def build_scenario(path: Path, out: Path, *, replications: int = GALLERY_REPLICA
                      workers=workers, progress=progress, engine=engine)
         entry["matrix"] = "matrix/matrix.md"
     return entry
+
+
+def replications_for(scenario, replications: int) -> int:
+    """A scenario with random incidents asks about its worst days: it runs at least the
+    replications a p99 needs for both bounds of its interval (368), or its report could only
+    bound its own answer from below."""
+    from ..analysis.stats import quantile_replications_needed
+    if scenario.faults.incidents:
+        return max(replications, quantile_replications_needed(0.99))
+    return replications
 
 
 def build_matrix(path: Path, out: Path, *, replications: int, seed: int, workers: int = 1,
@@ -102,7 +113,8 @@ def write_index(out: Path, entries: list[dict[str, str]], replications: int, see
     lines = ["# Results gallery", "",
              f"Reference outputs of every bundled scenario, {SIGNATURE} "
              f"(seed {seed}, {replications} replications per arm, recorded in each "
-             "manifest.json). Each scenario has its report and plots, and a comparison of "
+             "manifest.json; a scenario with random incidents runs at least the 368 a p99 "
+             "needs to be bounded on both sides). Each scenario has its report and plots, and a comparison of "
              "its two policy arms under common random numbers.", "",
              "| scenario | question | report | plots | comparison |", "|---|---|---|---|---|"]
     for e in entries:
