@@ -61,8 +61,8 @@ def fmt_num(x: float, decimals: int) -> str:
         return "n/a"
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    return f"{x:,.{decimals}f}".removeprefix("-") if round(x, decimals) == 0 \
-        else f"{x:,.{decimals}f}"
+    text = f"{x:,.{decimals}f}"
+    return text.removeprefix("-") if round(x, decimals) == 0 else text  # no "-0.00"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Optional
 
 from pydantic import Field, NonNegativeFloat, model_validator
 
-from .tables import StrictTable
+from .tables import StrictTable, clip
 
 
 class CostError(ValueError):
@@ -86,7 +86,7 @@ def read_price_table(cost: Cost, base_dir: Path) -> Cost:
         for col in ("vm_size", "vm_hour"):
             if col not in cols:
                 raise CostError(where, f"{path}: expected a column {col!r}; found "
-                                       f"{_clip(repr(cols))}")
+                                       f"{clip(repr(cols), 40)}")
         prices = _prices(reader, cost, path, where)
     except csv.Error as err:  # a field past the csv module's limit, a NUL byte, ...
         raise CostError(where, f"{path}, line {reader.line_num + 1}: not a CSV line "
@@ -111,20 +111,17 @@ def _prices(reader: csv.DictReader, cost: Cost, path: Path, where: str
                 raise ValueError
         except (TypeError, ValueError):
             raise CostError(where, f"{path}, line {line}: expected vm_hour >= 0, got "
-                                   f"{_clip(repr(row.get('vm_hour')))}") from None
+                                   f"{clip(repr(row.get('vm_hour')), 40)}") from None
         if "currency" in (reader.fieldnames or []) and row["vm_size"] == cost.vm_size and \
                 (row.get("currency") or "").strip() != cost.currency:
             raise CostError(where, f"{path}, line {line}: the price is in "
-                                   f"{_clip(repr(row.get('currency')))}, the scenario's cost.currency is "
+                                   f"{clip(repr(row.get('currency')), 40)}, the scenario's "
+                                   "cost.currency is "
                                    f"{cost.currency!r}; expected the same currency")
         size = row["vm_size"]
         if size in prices and prices[size][0] != price:
-            raise CostError(where, f"{path}, line {line}: {_clip(repr(size))} is priced twice (also line "
+            raise CostError(where, f"{path}, line {line}: {clip(repr(size), 40)} is priced "
+                                   "twice (also line "
                                    f"{prices[size][1]}); expected one price per size")
         prices[size] = (price, line)
     return prices
-
-
-def _clip(text: str, most: int = 40) -> str:
-    """A value from the user's file, quoted back no longer than `most` characters."""
-    return text if len(text) <= most else text[:most - 1] + "…"

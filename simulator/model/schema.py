@@ -32,7 +32,7 @@ from . import policy as P
 from .cost import Cost
 from .distributions import Distribution, Fixed, Lognormal, OptionalDistribution
 from .operations import AutomaticRepairsPolicy, AutoscaleProfile, Demand, Health, Operations
-from .tables import StrictTable
+from .tables import StrictTable, clip
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: Scale-set and scenario names: letters, digits, '.', '_', '-', starting with a letter or digit
@@ -58,11 +58,6 @@ class ScenarioError(ValueError):
         if len(self.problems) > self.MAX_LISTED:
             lines.append(f"{source}: ... and {len(self.problems) - self.MAX_LISTED} more problems")
         super().__init__("\n".join(lines))
-
-
-def clip(text: str, most: int = 120) -> str:
-    """A text from the input, cut short for a message (a key or value may be huge)."""
-    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 _Strict = StrictTable  # the schema's tables, and those of operations.py, share one base
